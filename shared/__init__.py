@@ -1,0 +1,1 @@
+"""The ``shared`` package: what both the gateway (services) and the workers use."""

@@ -1,0 +1,61 @@
+"""Every setting of probeval, read from environment variables prefixed ``PROBEVAL_``.
+
+This is the only module that reads the environment (``get_settings``); everything else takes a
+``Settings`` (or the values it needs) as an argument.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed settings; each field is ``PROBEVAL_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PROBEVAL_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis used for queues and data.")
+
+    # Gateway
+    host: str = Field("127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(8000, description="Port the gateway listens on.")
+    max_body_bytes: int = Field(4_000_000, description="Largest accepted request body (413 above).")
+    max_prompts_per_job: int = Field(1_000, description="Most prompts in one job.")
+    max_n: int = Field(8_192, description="Most sampled draws per prompt.")
+    max_tokens_limit: int = Field(2_048, description="Largest accepted sampling.max_tokens.")
+    max_draws_per_job: int = Field(2_000_000, description="Most draws (prompts x n) in one job.")
+
+    # Chunking: vLLM has hung on very large n, so one engine request carries at most this many
+    # draws of one prompt; a chunk groups prompts up to ``chunk_draws`` draws in all.
+    chunk_max_n: int = Field(256, description="Most draws of one prompt in one engine request.")
+    chunk_draws: int = Field(4_096, description="Target draws per sampling chunk.")
+
+    # Queue policy
+    job_timeout_s: int = Field(3_600, description="RQ timeout of one chunk.")
+    retention_s: int = Field(7 * 24 * 3600, description="How long jobs, samples and results live.")
+
+    # Worker registry: a worker refreshes its heartbeat every ``heartbeat_s`` and is listed
+    # while its last heartbeat is younger than ``worker_ttl_s``.
+    heartbeat_s: float = Field(10.0, description="Seconds between worker heartbeats.")
+    worker_ttl_s: float = Field(45.0, description="A worker silent this long is considered dead.")
+
+    # Sampler engine (vLLM)
+    engine_dtype: str = Field("auto", description="vLLM dtype (auto, bfloat16, float16, float32).")
+    engine_max_model_len: int | None = Field(None, description="vLLM max_model_len.")
+    engine_memory_fraction: float = Field(
+        0.9,
+        description="vLLM gpu_memory_utilization; on the CPU build it is the share of host "
+        "memory for the KV cache (0.2 works on a 24 GiB host).",
+    )
+    engine_tensor_parallel_size: int = Field(1, description="vLLM tensor_parallel_size.")
+    engine_enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile.")
+    engine_seed: int = Field(0, description="Engine-level seed.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,74 @@
+"""Every Redis key and RQ queue name probeval uses, spelled here and nowhere else."""
+
+from __future__ import annotations
+
+PREFIX = "probeval"
+
+# RQ queues. RQ keeps a queue ``name`` in the Redis list ``rq:queue:<name>`` (what KEDA and the
+# metrics read for queue depth).
+SCORE_QUEUE = "probeval-score"
+_SAMPLE_QUEUE_PREFIX = "probeval-sample-"
+RQ_QUEUE_LIST_PREFIX = "rq:queue:"
+
+
+def sample_queue(model: str) -> str:
+    """The RQ queue that samplers serving ``model`` listen on."""
+    return f"{_SAMPLE_QUEUE_PREFIX}{model}"
+
+
+def rq_queue_list(queue_name: str) -> str:
+    """The Redis list in which RQ holds a queue's pending job ids."""
+    return f"{RQ_QUEUE_LIST_PREFIX}{queue_name}"
+
+
+# Jobs
+JOBS_INDEX = f"{PREFIX}:jobs"  # sorted set: job id -> created_at
+
+
+def job(job_id: str) -> str:
+    """Hash: the job's record (spec JSON, status, progress counters, timestamps, error)."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_chunks(job_id: str) -> str:
+    """Hash: chunk id -> ChunkTask JSON (the job's chunk plan)."""
+    return f"{PREFIX}:job:{job_id}:chunks"
+
+
+def job_chunks_scored(job_id: str) -> str:
+    """Set of chunk ids whose draws are all scored (the last one to land finalises the job)."""
+    return f"{PREFIX}:job:{job_id}:chunks-scored"
+
+
+def job_texts(job_id: str, prompt_index: int) -> str:
+    """Hash: sample index -> generated text, for one prompt. HSETNX keeps writes idempotent."""
+    return f"{PREFIX}:job:{job_id}:p:{prompt_index}:texts"
+
+
+def job_scores(job_id: str, prompt_index: int) -> str:
+    """Hash: sample index -> score, for one prompt."""
+    return f"{PREFIX}:job:{job_id}:p:{prompt_index}:scores"
+
+
+def job_greedy(job_id: str) -> str:
+    """Hash: prompt index -> greedy GreedyResult JSON."""
+    return f"{PREFIX}:job:{job_id}:greedy"
+
+
+def job_results(job_id: str) -> str:
+    """String: the JobResults JSON, written once when the job finishes."""
+    return f"{PREFIX}:job:{job_id}:results"
+
+
+def job_keys_pattern(job_id: str) -> str:
+    """Every key of one job (for deletion)."""
+    return f"{PREFIX}:job:{job_id}*"
+
+
+# Worker registry
+MODELS = f"{PREFIX}:models"  # hash: model name -> engine description
+
+
+def model_workers(model: str) -> str:
+    """Sorted set: worker id -> last heartbeat (unix seconds) of samplers serving ``model``."""
+    return f"{PREFIX}:model:{model}:workers"

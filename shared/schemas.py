@@ -1,0 +1,331 @@
+"""One schema for everything that crosses a process boundary: HTTP bodies, queue payloads and
+the records stored in Redis. Field descriptions become the OpenAPI documentation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Probability = float
+
+
+class _Strict(BaseModel):
+    """Unknown fields are an error, not silently dropped: a typo must not change a job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------
+# Bounds: the row contract shared by `probeval bounds`, POST /v1/bounds and job results.
+# --------------------------------------------------------------------------------------------
+
+
+class BinaryBounds(_Strict):
+    """Clopper-Pearson bounds on P(X = 1) (paper: M_bin); only for rows of exact 0/1 scores."""
+
+    k: int = Field(description="Number of draws that scored exactly 1.")
+    upper: float = Field(description="One-sided upper bound on P(X = 1) at level 1 - alpha.")
+    lower: float = Field(description="One-sided lower bound on P(X = 1) at level 1 - alpha.")
+
+
+class ExpectationBounds(_Strict):
+    """Anderson's DKW bound on E[X] from order statistics, exact (paper: M_mu)."""
+
+    lower: float = Field(description="One-sided lower bound on E[X] at level 1 - alpha.")
+    upper: float = Field(description="One-sided upper bound on E[X] at level 1 - alpha.")
+
+
+class StdBounds(_Strict):
+    """Upper bound on sd(X) from the two-sided DKW band at alpha (paper: M_sigma)."""
+
+    upper: float = Field(description="Upper bound on the standard deviation at level 1 - alpha.")
+
+
+class EdBounds(_Strict):
+    """Mean upper bound plus lambda times sd upper bound, joint at 1 - alpha (paper: M_ED)."""
+
+    lambda_: float = Field(alias="lambda", description="The weight lambda of the sd term.")
+    upper: float = Field(description="Upper bound on E[X] + lambda * sd(X) at level 1 - alpha.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SurvivalBound(_Strict):
+    """One-sided DKW upper bound on P(X > x) (paper: M_gen), joint over all thresholds."""
+
+    x: float = Field(description="The threshold x.")
+    upper: float = Field(description="Upper bound on P(X > x) at level 1 - alpha.")
+
+
+class QuantileBound(_Strict):
+    """Upper bound on the q-quantile of X from the one-sided DKW band."""
+
+    q: float = Field(description="The quantile level q.")
+    upper: float = Field(description="Upper bound on the q-quantile at level 1 - alpha.")
+
+
+class BettingBounds(_Strict):
+    """Waudby-Smith & Ramdas hedged-capital betting interval for E[X] (fixed n)."""
+
+    lower: float = Field(description="Lower end of the two-sided interval at level 1 - alpha.")
+    upper: float = Field(description="Upper end of the two-sided interval at level 1 - alpha.")
+
+
+class BoundsRow(BaseModel):
+    """All bounds for one row of scores (the n draws of one prompt)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    n: int = Field(description="Number of draws in the row.")
+    mean: float = Field(description="Sample mean of the scores.")
+    binary: BinaryBounds | None = Field(description="Only when every score is exactly 0 or 1.")
+    expectation: ExpectationBounds
+    std: StdBounds
+    ed: EdBounds
+    survival: list[SurvivalBound]
+    quantiles: list[QuantileBound]
+    betting: BettingBounds
+
+
+class BoundsOptions(_Strict):
+    """The options every bounds computation takes."""
+
+    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="Error level; bounds hold at 1 - alpha.")
+    thresholds: list[float] = Field(
+        default_factory=list, max_length=64, description="Thresholds x in [0, 1] for P(X > x)."
+    )
+    quantiles: list[float] = Field(
+        default_factory=list, max_length=64, description="Quantile levels q in [0, 1]."
+    )
+    ed_lambda: float = Field(1.0, ge=0.0, le=1e6, description="lambda in mean + lambda * sd.")
+
+    @field_validator("thresholds", "quantiles")
+    @classmethod
+    def _in_unit_interval(cls, values: list[float]) -> list[float]:
+        for v in values:
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                raise ValueError(f"every value must be a finite number in [0, 1], got {v!r}")
+        return values
+
+
+class BoundsRequest(BoundsOptions):
+    """POST /v1/bounds: scores the caller already has."""
+
+    scores: list[list[float]] = Field(
+        min_length=1, description="One row per prompt, each a non-empty list of scores in [0, 1]."
+    )
+
+
+class BoundsResponse(BaseModel):
+    """Bounds per row, in input order, with the assumptions they rest on."""
+
+    alpha: float
+    rows: list[BoundsRow]
+    assumptions: str = Field(
+        "Each row is i.i.d. draws of a score in [0, 1] for one prompt and one decoding setup; "
+        "every bound holds with probability >= 1 - alpha for that row alone (use alpha/m for m "
+        "rows at once).",
+        description="What the guarantees assume.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs: the HTTP request, the stored record and the views returned to callers.
+# --------------------------------------------------------------------------------------------
+
+ScorerName = Literal["rouge_l_recall", "rouge_l_f", "exact_match", "contains", "regex"]
+SCORERS_NEEDING_REFERENCE: frozenset[str] = frozenset(
+    {"rouge_l_recall", "rouge_l_f", "exact_match", "contains"}
+)
+
+
+class PromptSpec(_Strict):
+    """One prompt of a job."""
+
+    id: str = Field(min_length=1, max_length=256, description="Caller's id, unique in the job.")
+    prompt: str = Field(min_length=1, max_length=100_000, description="The prompt text.")
+    reference: str | None = Field(
+        None, max_length=100_000, description="Reference answer the scorer compares draws to."
+    )
+
+
+class SamplingSpec(_Strict):
+    """Decoding configuration D of the draws."""
+
+    n: int = Field(1024, ge=1, description="Draws per prompt.")
+    temperature: float = Field(1.0, ge=0.0, le=100.0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int = Field(0, ge=0, le=1_000_000, description="Top-k cut-off; 0 disables it.")
+    max_tokens: int = Field(128, ge=1, description="Most generated tokens per draw.")
+    seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Seed for reproducible draws; null for fresh ones."
+    )
+
+
+class ScorerSpec(_Strict):
+    """How each draw is scored into [0, 1]."""
+
+    name: ScorerName = Field("rouge_l_recall", description="Scoring function.")
+    pattern: str | None = Field(
+        None, max_length=10_000, description="Regular expression, required for `regex`."
+    )
+
+    @model_validator(mode="after")
+    def _pattern_fits_name(self) -> ScorerSpec:
+        if self.name == "regex":
+            if self.pattern is None:
+                raise ValueError("scorer 'regex' needs a 'pattern'")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class JobCreate(BoundsOptions):
+    """POST /v1/jobs: an evaluation job."""
+
+    model: str = Field(min_length=1, max_length=256, description="A model served by live samplers.")
+    prompts: list[PromptSpec] = Field(min_length=1, description="Prompts to sample.")
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    scorer: ScorerSpec = Field(default_factory=ScorerSpec)
+    greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
+
+    @model_validator(mode="after")
+    def _prompts_fit_scorer(self) -> JobCreate:
+        seen: set[str] = set()
+        for i, p in enumerate(self.prompts):
+            if p.id in seen:
+                raise ValueError(f"prompts[{i}].id {p.id!r} is not unique in the job")
+            seen.add(p.id)
+        return self
+
+
+class JobStatus(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class ErrorInfo(BaseModel):
+    """The one error shape: in every 4xx/5xx body and in a failed job's record."""
+
+    code: str = Field(description="Machine-readable error code.")
+    message: str = Field(description="What went wrong, naming the field and allowed values.")
+    param: str | None = Field(None, description="The offending field, as a dotted path.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
+class Progress(BaseModel):
+    samples_done: int = Field(description="Draws generated and scored so far.")
+    samples_total: int = Field(description="Draws the job asks for (prompts x n).")
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: JobStatus
+
+
+class JobView(BaseModel):
+    """GET /v1/jobs/{id}."""
+
+    id: str
+    model: str
+    status: JobStatus
+    progress: Progress
+    created_at: float = Field(description="Unix time (s).")
+    updated_at: float = Field(description="Unix time (s).")
+    error: ErrorInfo | None = None
+
+
+class GreedyResult(BaseModel):
+    text: str
+    score: float
+
+
+class PromptResult(BaseModel):
+    id: str
+    n: int
+    greedy: GreedyResult | None
+    bounds: BoundsRow
+
+
+class ResultsSummary(BaseModel):
+    prompts: int
+    mean_of_means: float = Field(description="Mean over prompts of the per-prompt sample mean.")
+    max_expectation_upper: float = Field(description="Max over prompts of expectation.upper.")
+    greedy_zero_but_sampled_positive: int = Field(
+        description="Prompts whose greedy score is 0 while some draw scored > 0."
+    )
+    binary_leak_proven: int = Field(
+        description="Prompts with binary scores whose Clopper-Pearson lower bound is > 0."
+    )
+
+
+class JobResults(BaseModel):
+    """GET /v1/jobs/{id}/results."""
+
+    id: str
+    status: JobStatus
+    alpha: float
+    partial: bool = Field(False, description="True when the job was cancelled before n draws.")
+    prompts: list[PromptResult]
+    summary: ResultsSummary
+    assumptions: str
+
+
+class Sample(BaseModel):
+    index: int
+    text: str
+    score: float | None
+
+
+class SamplesPage(BaseModel):
+    samples: list[Sample]
+    total: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    engine: str
+    workers: int
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+# --------------------------------------------------------------------------------------------
+# Queue payloads
+# --------------------------------------------------------------------------------------------
+
+
+class ChunkSlice(BaseModel):
+    """Draws ``start .. start + count - 1`` of prompt ``prompt_index``."""
+
+    prompt_index: int
+    start: int
+    count: int
+
+
+class ChunkTask(BaseModel):
+    """One RQ job: a sampling chunk, then the scoring of the same draws."""
+
+    job_id: str
+    chunk_id: int
+    greedy: bool = Field(False, description="A temperature-0, one-draw-per-prompt chunk.")
+    slices: list[ChunkSlice]
