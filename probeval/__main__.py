@@ -1,0 +1,3 @@
+from probeval.cli import main
+
+raise SystemExit(main())
