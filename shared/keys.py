@@ -50,8 +50,13 @@ def job_scores(job_id: str, prompt_index: int) -> str:
     return f"{PREFIX}:job:{job_id}:p:{prompt_index}:scores"
 
 
+def job_greedy_texts(job_id: str) -> str:
+    """Hash: prompt index -> the greedy (temperature 0) generation, before scoring."""
+    return f"{PREFIX}:job:{job_id}:greedy-texts"
+
+
 def job_greedy(job_id: str) -> str:
-    """Hash: prompt index -> greedy GreedyResult JSON."""
+    """Hash: prompt index -> scored greedy result (GreedyResult JSON)."""
     return f"{PREFIX}:job:{job_id}:greedy"
 
 

@@ -5,10 +5,10 @@ the records stored in Redis. Field descriptions become the OpenAPI documentation
 from __future__ import annotations
 
 import math
-import re
 from enum import Enum
 from typing import Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Probability = float
@@ -181,8 +181,10 @@ class ScorerSpec(_Strict):
             if self.pattern is None:
                 raise ValueError("scorer 'regex' needs a 'pattern'")
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
+                # The scorer searches with the `regex` module (it has timeouts), so validate
+                # with the same dialect.
+                regex.compile(self.pattern)
+            except regex.error as exc:
                 raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from exc
         return self
 
@@ -266,8 +268,12 @@ class PromptResult(BaseModel):
 
 class ResultsSummary(BaseModel):
     prompts: int
-    mean_of_means: float = Field(description="Mean over prompts of the per-prompt sample mean.")
-    max_expectation_upper: float = Field(description="Max over prompts of expectation.upper.")
+    mean_of_means: float | None = Field(
+        description="Mean over prompts of the per-prompt sample mean (null without prompts)."
+    )
+    max_expectation_upper: float | None = Field(
+        description="Max over prompts of expectation.upper (null without prompts)."
+    )
     greedy_zero_but_sampled_positive: int = Field(
         description="Prompts whose greedy score is 0 while some draw scored > 0."
     )

@@ -1,0 +1,40 @@
+"""Splitting a job into chunks: the unit of work of one sampler call and one scorer call."""
+
+from __future__ import annotations
+
+from shared.schemas import ChunkSlice, ChunkTask, JobCreate
+
+
+def plan_chunks(job_id: str, spec: JobCreate, *, chunk_max_n: int, chunk_draws: int) -> list[ChunkTask]:
+    """Greedy chunk first (if asked), then sampling chunks.
+
+    Each prompt's n draws are cut into slices of at most ``chunk_max_n`` (one engine request
+    each), and consecutive slices are grouped into chunks of about ``chunk_draws`` draws, so
+    a chunk holds several prompts when n is small and one slice when n is large. Sample
+    indices are fixed here, which is what makes every write idempotent.
+    """
+    if chunk_max_n < 1 or chunk_draws < 1:
+        raise ValueError("chunk_max_n and chunk_draws must be >= 1")
+    chunks: list[ChunkTask] = []
+    if spec.greedy:
+        chunks.append(
+            ChunkTask(
+                job_id=job_id,
+                chunk_id=0,
+                greedy=True,
+                slices=[ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))],
+            )
+        )
+    current: list[ChunkSlice] = []
+    size = 0
+    for prompt_index in range(len(spec.prompts)):
+        for start in range(0, spec.sampling.n, chunk_max_n):
+            count = min(chunk_max_n, spec.sampling.n - start)
+            if current and size + count > chunk_draws:
+                chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
+                current, size = [], 0
+            current.append(ChunkSlice(prompt_index=prompt_index, start=start, count=count))
+            size += count
+    if current:
+        chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
+    return chunks

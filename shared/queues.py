@@ -1,0 +1,58 @@
+"""Enqueueing chunks on RQ. Queue policy (timeouts, retries, TTLs) is set here, where jobs are
+enqueued, and tasks are named by dotted path so the gateway never imports worker code.
+"""
+
+from __future__ import annotations
+
+import redis
+from rq import Callback, Queue, Retry
+from rq.serializers import JSONSerializer
+
+from shared import keys
+from shared.config import Settings
+from shared.schemas import ChunkTask
+
+SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
+SCORE_TASK = "workers.scorer.tasks.score_chunk"
+FAILURE_CALLBACK = "workers.failures.chunk_failed"
+
+# A chunk that raises is retried this often before its job is failed: enough for a transient
+# error (a Redis blip), few enough that a chunk that can never succeed fails the job quickly.
+CHUNK_RETRIES = 2
+
+
+def rq_connection(url: str) -> redis.Redis:
+    """RQ reads and writes bytes, so it gets a client without response decoding."""
+    return redis.Redis.from_url(url, health_check_interval=30)
+
+
+def sample_queue(conn: redis.Redis, model: str) -> Queue:
+    return Queue(keys.sample_queue(model), connection=conn, serializer=JSONSerializer)
+
+
+def score_queue(conn: redis.Redis) -> Queue:
+    return Queue(keys.SCORE_QUEUE, connection=conn, serializer=JSONSerializer)
+
+
+def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffix: str) -> None:
+    queue.enqueue_call(
+        func,
+        args=(task.model_dump(mode="json"),),
+        timeout=settings.job_timeout_s,
+        result_ttl=600,
+        failure_ttl=settings.retention_s,
+        # One RQ id per (job, chunk, stage): a duplicate enqueue replaces, never adds, work.
+        job_id=f"{task.job_id}-{task.chunk_id}-{suffix}",
+        # No retry interval: intervals need an RQ scheduler process, immediate requeue does not.
+        retry=Retry(max=CHUNK_RETRIES),
+        on_failure=Callback(FAILURE_CALLBACK),
+        description=f"{suffix} chunk {task.chunk_id} of job {task.job_id}",
+    )
+
+
+def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: Settings) -> None:
+    _enqueue(sample_queue(conn, model), SAMPLE_TASK, task, settings, "sample")
+
+
+def enqueue_scoring(conn: redis.Redis, task: ChunkTask, settings: Settings) -> None:
+    _enqueue(score_queue(conn), SCORE_TASK, task, settings, "score")

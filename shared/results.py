@@ -1,0 +1,72 @@
+"""Turning a job's stored scores into its results: per-prompt bounds and a summary."""
+
+from __future__ import annotations
+
+from shared.bounds import compute_bounds
+from shared.schemas import BoundsOptions, JobResults, JobStatus, PromptResult, ResultsSummary
+from shared.store import JobRecord, Store
+
+
+def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResults:
+    """Bounds per prompt from every stored score, in sample-index order.
+
+    A finished job has exactly n scores per prompt. A cancelled one may have fewer
+    (``partial``); prompts without any scored draw are then left out, since no bound exists
+    for an empty row.
+    """
+    spec = job.spec
+    greedy = store.greedy(job.id)
+    rows: list[list[float]] = []
+    prompt_indices: list[int] = []
+    partial = False
+    for index in range(len(spec.prompts)):
+        scores = store.all_scores(job.id, index)
+        if len(scores) != spec.sampling.n:
+            partial = True
+        if scores:
+            rows.append([scores[i] for i in sorted(scores)])
+            prompt_indices.append(index)
+    options = BoundsOptions(
+        alpha=spec.alpha,
+        thresholds=spec.thresholds,
+        quantiles=spec.quantiles,
+        ed_lambda=spec.ed_lambda,
+    )
+    response = compute_bounds(rows, options) if rows else None
+    prompts: list[PromptResult] = []
+    for position, index in enumerate(prompt_indices):
+        assert response is not None
+        prompts.append(
+            PromptResult(
+                id=spec.prompts[index].id,
+                n=len(rows[position]),
+                greedy=greedy.get(index),
+                bounds=response.rows[position],
+            )
+        )
+    return JobResults(
+        id=job.id,
+        status=status,
+        alpha=spec.alpha,
+        partial=partial,
+        prompts=prompts,
+        summary=summarize(prompts, rows),
+        assumptions=response.assumptions if response else "",
+    )
+
+
+def summarize(prompts: list[PromptResult], rows: list[list[float]]) -> ResultsSummary:
+    means = [p.bounds.mean for p in prompts]
+    return ResultsSummary(
+        prompts=len(prompts),
+        mean_of_means=sum(means) / len(means) if means else None,
+        max_expectation_upper=max((p.bounds.expectation.upper for p in prompts), default=None),
+        greedy_zero_but_sampled_positive=sum(
+            1
+            for p, row in zip(prompts, rows, strict=True)
+            if p.greedy is not None and p.greedy.score == 0.0 and max(row) > 0.0
+        ),
+        binary_leak_proven=sum(
+            1 for p in prompts if p.bounds.binary is not None and p.bounds.binary.lower > 0.0
+        ),
+    )

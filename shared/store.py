@@ -1,0 +1,299 @@
+"""Typed reads and writes of jobs, chunk plans, draws, scores and results in Redis.
+
+Writes of draws and scores are idempotent per (job, prompt, sample index): a chunk that runs
+twice (a retry, or a worker that died after writing) never duplicates or changes a draw, and
+progress counts each draw once. The first write of an index wins.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from shared import keys
+from shared.errors import NotFound
+from shared.schemas import (
+    ChunkTask,
+    ErrorInfo,
+    GreedyResult,
+    JobCreate,
+    JobResults,
+    JobStatus,
+    JobView,
+    ModelInfo,
+    Progress,
+)
+
+Redis = redis.Redis
+
+# HSETNX each (index, value) pair and add the number of new fields to the job's counter.
+_SAVE_NEW_FIELDS = """
+local added = 0
+for i = 1, #ARGV - 2, 2 do
+  added = added + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[#ARGV])
+if added > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HINCRBY', KEYS[2], ARGV[#ARGV - 1], added)
+end
+return added
+"""
+
+# Move the job to ARGV[1] only if its current status is one of ARGV[2..n-2]; returns the old
+# status, or false when the job is missing or in another status.
+_SET_STATUS = """
+local old = redis.call('HGET', KEYS[1], 'status')
+if not old then return false end
+for i = 2, #ARGV - 2 do
+  if ARGV[i] == old then
+    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[#ARGV - 1])
+    if ARGV[#ARGV] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[#ARGV]) end
+    return old
+  end
+end
+return false
+"""
+
+ACTIVE = (JobStatus.queued, JobStatus.running)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: its spec and its state."""
+
+    id: str
+    spec: JobCreate
+    status: JobStatus
+    created_at: float
+    updated_at: float
+    samples_done: int
+    samples_total: int
+    chunks_total: int
+    tenant: str
+    error: ErrorInfo | None
+
+    def view(self) -> JobView:
+        return JobView(
+            id=self.id,
+            model=self.spec.model,
+            status=self.status,
+            progress=Progress(samples_done=self.samples_done, samples_total=self.samples_total),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            error=self.error,
+        )
+
+
+def connect(url: str) -> Redis:
+    """A client for the store (decoded strings). RQ needs its own client: it reads bytes."""
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+class Store:
+    """Jobs and their data in Redis; every key comes from ``shared.keys``."""
+
+    def __init__(self, client: Redis, *, retention_s: int) -> None:
+        self.r = client
+        self.retention_s = retention_s
+        self._save_new = client.register_script(_SAVE_NEW_FIELDS)
+        self._set_status = client.register_script(_SET_STATUS)
+
+    # ---- jobs ------------------------------------------------------------------------------
+
+    def create_job(
+        self, job_id: str, spec: JobCreate, chunks: Sequence[ChunkTask], *, tenant: str = ""
+    ) -> None:
+        now = time.time()
+        samples_total = len(spec.prompts) * spec.sampling.n
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(
+            keys.job(job_id),
+            mapping={
+                "spec": spec.model_dump_json(),
+                "status": JobStatus.queued.value,
+                "created_at": repr(now),
+                "updated_at": repr(now),
+                "samples_done": 0,
+                "samples_generated": 0,
+                "samples_total": samples_total,
+                "chunks_total": len(chunks),
+                "tenant": tenant,
+                "error": "",
+            },
+        )
+        pipe.hset(keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks})
+        pipe.expire(keys.job(job_id), self.retention_s)
+        pipe.expire(keys.job_chunks(job_id), self.retention_s)
+        pipe.zadd(keys.JOBS_INDEX, {job_id: now})
+        pipe.execute()
+
+    def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
+        """The job, or NotFound (also when it belongs to another tenant: no existence leak)."""
+        raw = self.r.hgetall(keys.job(job_id))
+        if not raw or "spec" not in raw or (tenant is not None and raw.get("tenant", "") != tenant):
+            raise NotFound(f"no job with id {job_id!r}", param="id")
+        error = ErrorInfo.model_validate_json(raw["error"]) if raw.get("error") else None
+        return JobRecord(
+            id=job_id,
+            spec=JobCreate.model_validate_json(raw["spec"]),
+            status=JobStatus(raw["status"]),
+            created_at=float(raw["created_at"]),
+            updated_at=float(raw["updated_at"]),
+            samples_done=int(raw.get("samples_done", 0)),
+            samples_total=int(raw["samples_total"]),
+            chunks_total=int(raw["chunks_total"]),
+            tenant=raw.get("tenant", ""),
+            error=error,
+        )
+
+    def get_status(self, job_id: str) -> JobStatus | None:
+        value = self.r.hget(keys.job(job_id), "status")
+        return JobStatus(value) if value else None
+
+    def set_status(
+        self,
+        job_id: str,
+        new: JobStatus,
+        *,
+        allowed_from: Iterable[JobStatus],
+        error: ErrorInfo | None = None,
+    ) -> JobStatus | None:
+        """Compare-and-set the status; returns the old status, or None if nothing changed."""
+        old = self._set_status(
+            keys=[keys.job(job_id)],
+            args=[
+                new.value,
+                *(s.value for s in allowed_from),
+                repr(time.time()),
+                error.model_dump_json() if error else "",
+            ],
+        )
+        return JobStatus(old) if old else None
+
+    def chunk_plan(self, job_id: str) -> list[ChunkTask]:
+        raw = self.r.hgetall(keys.job_chunks(job_id))
+        return sorted(
+            (ChunkTask.model_validate_json(v) for v in raw.values()), key=lambda c: c.chunk_id
+        )
+
+    def delete_job(self, job_id: str) -> int:
+        """Remove every key of the job; returns how many keys were removed."""
+        names = list(self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500))
+        removed = int(self.r.delete(*names)) if names else 0
+        self.r.zrem(keys.JOBS_INDEX, job_id)
+        return removed
+
+    # ---- draws and scores ---------------------------------------------------------------------
+
+    def save_texts(self, job_id: str, prompt_index: int, texts: dict[int, str]) -> int:
+        """Store draws by sample index (first write wins); returns how many were new."""
+        if not texts:
+            return 0
+        args: list[str | int] = []
+        for index, text in texts.items():
+            args += [index, text]
+        return int(
+            self._save_new(
+                keys=[keys.job_texts(job_id, prompt_index), keys.job(job_id)],
+                args=[*args, "samples_generated", self.retention_s],
+            )
+        )
+
+    def save_scores(self, job_id: str, prompt_index: int, scores: dict[int, float]) -> int:
+        """Store scores by sample index (first write wins); progress counts the new ones."""
+        if not scores:
+            return 0
+        args: list[str | int] = []
+        for index, score in scores.items():
+            args += [index, repr(float(score))]
+        return int(
+            self._save_new(
+                keys=[keys.job_scores(job_id, prompt_index), keys.job(job_id)],
+                args=[*args, "samples_done", self.retention_s],
+            )
+        )
+
+    def texts(self, job_id: str, prompt_index: int, indices: Sequence[int]) -> list[str | None]:
+        if not indices:
+            return []
+        return list(self.r.hmget(keys.job_texts(job_id, prompt_index), [str(i) for i in indices]))
+
+    def scores(
+        self, job_id: str, prompt_index: int, indices: Sequence[int]
+    ) -> list[float | None]:
+        if not indices:
+            return []
+        raw = self.r.hmget(keys.job_scores(job_id, prompt_index), [str(i) for i in indices])
+        return [float(v) if v is not None else None for v in raw]
+
+    def all_scores(self, job_id: str, prompt_index: int) -> dict[int, float]:
+        raw = self.r.hgetall(keys.job_scores(job_id, prompt_index))
+        return {int(k): float(v) for k, v in raw.items()}
+
+    def count_texts(self, job_id: str, prompt_index: int) -> int:
+        return int(self.r.hlen(keys.job_texts(job_id, prompt_index)))
+
+    def save_greedy_text(self, job_id: str, prompt_index: int, text: str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(keys.job_greedy_texts(job_id), str(prompt_index), text)
+        pipe.expire(keys.job_greedy_texts(job_id), self.retention_s)
+        pipe.execute()
+
+    def greedy_text(self, job_id: str, prompt_index: int) -> str | None:
+        value = self.r.hget(keys.job_greedy_texts(job_id), str(prompt_index))
+        return None if value is None else str(value)
+
+    def save_greedy(self, job_id: str, prompt_index: int, result: GreedyResult) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.job_greedy(job_id), str(prompt_index), result.model_dump_json())
+        pipe.expire(keys.job_greedy(job_id), self.retention_s)
+        pipe.execute()
+
+    def greedy(self, job_id: str) -> dict[int, GreedyResult]:
+        raw = self.r.hgetall(keys.job_greedy(job_id))
+        return {int(k): GreedyResult.model_validate_json(v) for k, v in raw.items()}
+
+    def mark_chunk_scored(self, job_id: str, chunk_id: int) -> int:
+        """Record a scored chunk; returns how many of the job's chunks are scored."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.sadd(keys.job_chunks_scored(job_id), str(chunk_id))
+        pipe.expire(keys.job_chunks_scored(job_id), self.retention_s)
+        pipe.scard(keys.job_chunks_scored(job_id))
+        return int(pipe.execute()[-1])
+
+    # ---- results -----------------------------------------------------------------------------
+
+    def save_results(self, job_id: str, results: JobResults) -> None:
+        self.r.set(keys.job_results(job_id), results.model_dump_json(by_alias=True), ex=self.retention_s)
+
+    def results(self, job_id: str) -> JobResults | None:
+        raw = self.r.get(keys.job_results(job_id))
+        return JobResults.model_validate_json(raw) if raw else None
+
+    # ---- worker registry -----------------------------------------------------------------------
+
+    def heartbeat(self, model: str, worker_id: str, engine: str, *, ttl_s: float) -> None:
+        now = time.time()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.MODELS, model, engine)
+        pipe.zadd(keys.model_workers(model), {worker_id: now})
+        pipe.zremrangebyscore(keys.model_workers(model), "-inf", now - ttl_s)
+        pipe.execute()
+
+    def unregister(self, model: str, worker_id: str) -> None:
+        self.r.zrem(keys.model_workers(model), worker_id)
+
+    def live_models(self, *, ttl_s: float) -> list[ModelInfo]:
+        """Models with at least one worker whose heartbeat is younger than ``ttl_s``."""
+        now = time.time()
+        engines = self.r.hgetall(keys.MODELS)
+        models = []
+        for name in sorted(engines):
+            live = int(self.r.zcount(keys.model_workers(name), now - ttl_s, "+inf"))
+            if live:
+                models.append(ModelInfo(name=name, engine=engines[name], workers=live))
+        return models
