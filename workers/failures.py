@@ -1,0 +1,36 @@
+"""RQ failure callback shared by sampler and scorer chunks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rq.job import Job
+
+from shared.schemas import ErrorInfo, JobStatus
+from shared.store import ACTIVE
+from workers import runtime
+
+log = logging.getLogger(__name__)
+
+
+def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, tb: Any) -> None:
+    """Fail the probeval job once a chunk has used up its retries.
+
+    RQ calls this on every failed attempt; while retries are left the chunk is requeued and the
+    job stays as it is.
+    """
+    if job.should_retry:
+        return
+    payload = job.args[0] if job.args else {}
+    job_id = payload.get("job_id") if isinstance(payload, dict) else None
+    if not job_id:
+        return
+    error = ErrorInfo(
+        code="chunk_failed",
+        message=f"chunk {payload.get('chunk_id')} failed after retries: "
+        f"{exc_type.__name__}: {exc}"[:2000],
+        param=None,
+    )
+    runtime.current().store.set_status(job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
+    log.error("job %s failed: %s", job_id, error.message)

@@ -1,0 +1,84 @@
+"""The sampling task: one chunk of a job through the engine, draws into Redis, then scoring."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.errors import InvalidInput, NotFound
+from shared.queues import enqueue_scoring
+from shared.schemas import ChunkTask, ErrorInfo, JobCreate, JobStatus
+from shared.store import ACTIVE
+from workers import runtime
+from workers.sampler.generation import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+_SEED_MODULUS = 2**63 - 1
+
+
+def slice_seed(job_seed: int | None, prompt_index: int, start: int) -> int | None:
+    """A per-slice seed derived from the job's: the chunk plan fixes slices, so a seeded job
+    draws the same samples at the same indices however its chunks are scheduled or retried."""
+    if job_seed is None:
+        return None
+    return (job_seed * 1_000_003 + prompt_index * 65_537 + start) % _SEED_MODULUS
+
+
+def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
+    s = spec.sampling
+    requests = []
+    for sl in task.slices:
+        prompt = spec.prompts[sl.prompt_index].prompt
+        if task.greedy:
+            requests.append(
+                GenerationRequest(
+                    prompt=prompt, n=1, temperature=0.0, top_p=1.0, top_k=0,
+                    max_tokens=s.max_tokens, seed=None,
+                )
+            )
+        else:
+            requests.append(
+                GenerationRequest(
+                    prompt=prompt, n=sl.count, temperature=s.temperature, top_p=s.top_p,
+                    top_k=s.top_k, max_tokens=s.max_tokens,
+                    seed=slice_seed(s.seed, sl.prompt_index, sl.start),
+                )
+            )
+    return requests
+
+
+def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+    task = ChunkTask.model_validate(payload)
+    rt = runtime.current()
+    if rt.engine is None:
+        raise RuntimeError("sample_chunk runs only in a sampler worker (no engine loaded)")
+    try:
+        job = rt.store.get_job(task.job_id)
+    except NotFound:
+        return {"skipped": "job deleted"}
+    if job.status.terminal:
+        # Cancelled or failed jobs start no new chunks; draws already stored are kept.
+        return {"skipped": f"job {job.status.value}"}
+    rt.store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])
+
+    try:
+        completions = rt.engine.generate(build_requests(job.spec, task))
+    except InvalidInput as exc:
+        # Retrying cannot help (e.g. a prompt longer than the context): fail the job now.
+        error = ErrorInfo(code=exc.code, message=exc.message, param=exc.param)
+        rt.store.set_status(task.job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
+        return {"failed": exc.message}
+
+    generated = 0
+    for sl, outs in zip(task.slices, completions, strict=True):
+        if task.greedy:
+            rt.store.save_greedy_text(task.job_id, sl.prompt_index, outs[0].text)
+        else:
+            if len(outs) != sl.count:
+                raise RuntimeError(f"engine returned {len(outs)} draws, expected {sl.count}")
+            generated += rt.store.save_texts(
+                task.job_id, sl.prompt_index, {sl.start + i: c.text for i, c in enumerate(outs)}
+            )
+    enqueue_scoring(rt.rq, task, rt.settings)
+    return {"chunk": task.chunk_id, "new_draws": generated}

@@ -1,0 +1,59 @@
+"""The scoring task: score one chunk's draws; the chunk that completes a job finalises it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import NotFound
+from shared.results import build_results
+from shared.schemas import ChunkTask, GreedyResult, JobStatus
+from shared.store import ACTIVE, JobRecord, Store
+from workers import runtime
+from workers.scorer.scoring import make_scorer
+
+
+def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+    task = ChunkTask.model_validate(payload)
+    store = runtime.current().store
+    try:
+        job = store.get_job(task.job_id)
+    except NotFound:
+        return {"skipped": "job deleted"}
+    if job.status == JobStatus.failed:
+        return {"skipped": "job failed"}
+    # Draws of a cancelled job are still scored: cancelling keeps what was drawn.
+    scorer = make_scorer(job.spec.scorer)
+    scored = 0
+    for sl in task.slices:
+        reference = job.spec.prompts[sl.prompt_index].reference
+        if task.greedy:
+            text = store.greedy_text(task.job_id, sl.prompt_index)
+            if text is None:
+                raise RuntimeError(f"greedy text of prompt {sl.prompt_index} is missing")
+            store.save_greedy(
+                task.job_id, sl.prompt_index, GreedyResult(text=text, score=scorer(text, reference))
+            )
+            continue
+        indices = list(range(sl.start, sl.start + sl.count))
+        texts = store.texts(task.job_id, sl.prompt_index, indices)
+        missing = [i for i, t in zip(indices, texts, strict=True) if t is None]
+        if missing:
+            raise RuntimeError(f"{len(missing)} draws of prompt {sl.prompt_index} are missing")
+        scores = {i: scorer(t, reference) for i, t in zip(indices, texts, strict=True) if t is not None}
+        scored += store.save_scores(task.job_id, sl.prompt_index, scores)
+    done = store.mark_chunk_scored(task.job_id, task.chunk_id)
+    if done >= job.chunks_total:
+        finalize(store, job)
+    return {"chunk": task.chunk_id, "new_scores": scored}
+
+
+def finalize(store: Store, job: JobRecord) -> None:
+    """Compute and store the results, then mark the job succeeded.
+
+    Idempotent: two scorers that finish the last chunks at once compute the same results from
+    the same stored scores, and the status moves only from an active state.
+    """
+    if store.get_status(job.id) not in ACTIVE:
+        return
+    store.save_results(job.id, build_results(store, job, status=JobStatus.succeeded))
+    store.set_status(job.id, JobStatus.succeeded, allowed_from=ACTIVE)
