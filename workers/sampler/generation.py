@@ -41,9 +41,13 @@ class GenerationRequest:
         if not 0.0 < self.top_p <= 1.0:
             raise InvalidInput(f"top_p must be in (0, 1], got {self.top_p}", param="top_p")
         if self.top_k < 0:
-            raise InvalidInput(f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k")
+            raise InvalidInput(
+                f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k"
+            )
         if self.max_tokens < 1:
-            raise InvalidInput(f"max_tokens must be >= 1, got {self.max_tokens}", param="max_tokens")
+            raise InvalidInput(
+                f"max_tokens must be >= 1, got {self.max_tokens}", param="max_tokens"
+            )
 
 
 @dataclass(frozen=True)
