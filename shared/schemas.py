@@ -198,15 +198,6 @@ class JobCreate(BoundsOptions):
     scorer: ScorerSpec = Field(default_factory=ScorerSpec)
     greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
 
-    @model_validator(mode="after")
-    def _prompts_fit_scorer(self) -> JobCreate:
-        seen: set[str] = set()
-        for i, p in enumerate(self.prompts):
-            if p.id in seen:
-                raise ValueError(f"prompts[{i}].id {p.id!r} is not unique in the job")
-            seen.add(p.id)
-        return self
-
 
 class JobStatus(str, Enum):
     queued = "queued"

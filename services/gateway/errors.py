@@ -1,0 +1,178 @@
+"""The one error shape and the one place that decides HTTP statuses.
+
+Every 4xx/5xx body is ``{"error": {"code", "message", "param"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import Conflict, InvalidInput, LimitExceeded, NotFound, ProbevalError
+from shared.schemas import ErrorInfo, ErrorResponse
+
+log = logging.getLogger(__name__)
+
+class BodyTooLarge(Exception):
+    """Raised while streaming a body past the limit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self.max_bytes = max_bytes
+
+
+
+STATUS_BY_ERROR: dict[type[ProbevalError], int] = {
+    InvalidInput: 422,
+    LimitExceeded: 422,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+# Documented in OpenAPI on every route that can answer with the error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": code}
+    for status, code in ((404, "not_found"), (409, "conflict"), (413, "body_too_large"), (422, "invalid_input"))
+}
+
+
+def error_response(
+    status: int, code: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorInfo(code=code, message=message, param=param))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    """('body', 'prompts', 0, 'reference') -> 'prompts[0].reference'."""
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or None
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    param = _param(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        return error_response(400, "invalid_json", f"request body is not valid JSON: {first.get('msg')}", None)
+    message = f"{param or 'body'}: {first.get('msg')}"
+    if first.get("type") == "missing":
+        message = f"{param}: field required"
+    elif first.get("type") == "extra_forbidden":
+        message = f"{param}: unknown field (not part of the schema)"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(422, "invalid_input", message, param)
+
+
+async def _on_probeval_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProbevalError)
+    status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 500)
+    return error_response(status, exc.code, exc.message, exc.param)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}))
+
+
+async def _on_body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyTooLarge)
+    return error_response(
+        413, "body_too_large", f"request body is over the limit of {exc.max_bytes} bytes", None
+    )
+
+
+async def _on_redis_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503, "unavailable", "the job store (Redis) is unavailable; retry later", None,
+        {"Retry-After": "5"},
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; see the gateway log", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ProbevalError, _on_probeval_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(BodyTooLarge, _on_body_too_large)
+    app.add_exception_handler(redis.RedisError, _on_redis_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class BodySizeLimit:
+    """Answers 413 for bodies over ``max_bytes``, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(
+            413, "body_too_large", f"request body is over the limit of {self.max_bytes} bytes", None
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await too_large(scope, receive, send)
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await too_large(scope, receive, send)

@@ -1,0 +1,25 @@
+"""Bounds for scores the caller already has."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.gateway.errors import ERROR_RESPONSES
+from shared.bounds import compute_bounds
+from shared.schemas import BoundsOptions, BoundsRequest, BoundsResponse
+
+router = APIRouter(prefix="/v1", tags=["bounds"])
+
+
+@router.post(
+    "/bounds",
+    summary="The `probeval bounds` computation over HTTP",
+    responses=ERROR_RESPONSES,
+    response_model_by_alias=True,
+)
+def bounds(body: BoundsRequest) -> BoundsResponse:
+    options = BoundsOptions(
+        alpha=body.alpha, thresholds=body.thresholds, quantiles=body.quantiles,
+        ed_lambda=body.ed_lambda,
+    )
+    return compute_bounds(body.scores, options)

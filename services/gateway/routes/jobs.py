@@ -1,0 +1,91 @@
+"""Evaluation jobs: submit, watch, read results and draws, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from services.gateway.deps import RqDep, SettingsDep, StoreDep
+from services.gateway.errors import ERROR_RESPONSES
+from services.gateway.submission import submit_job
+from shared.errors import Conflict, NotFound
+from shared.results import build_results
+from shared.schemas import (
+    JobAccepted,
+    JobCreate,
+    JobResults,
+    JobStatus,
+    JobView,
+    Sample,
+    SamplesPage,
+)
+from shared.store import ACTIVE
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+
+
+@router.post("", status_code=202, summary="Submit an evaluation job")
+def create_job(
+    body: JobCreate, response: Response, store: StoreDep, rq: RqDep, settings: SettingsDep
+) -> JobAccepted:
+    job_id = submit_job(body, store=store, rq=rq, settings=settings)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return JobAccepted(id=job_id, status=JobStatus.queued)
+
+
+@router.get("/{job_id}", summary="Status and progress of a job")
+def get_job(job_id: str, store: StoreDep) -> JobView:
+    return store.get_job(job_id).view()
+
+
+@router.get(
+    "/{job_id}/results",
+    summary="Per-prompt bounds and a summary (once succeeded; partial once cancelled)",
+    response_model_by_alias=True,
+)
+def get_results(job_id: str, store: StoreDep) -> JobResults:
+    job = store.get_job(job_id)
+    if job.status == JobStatus.succeeded:
+        results = store.results(job_id)
+        if results is not None:
+            return results
+    if job.status == JobStatus.cancelled:
+        return build_results(store, job, status=JobStatus.cancelled)
+    raise Conflict(
+        f"job {job_id} is {job.status.value}; results exist once it has succeeded "
+        "(or partial ones once it is cancelled)",
+        param="id",
+    )
+
+
+@router.get("/{job_id}/samples", summary="Every stored draw of one prompt, with its score")
+def get_samples(
+    job_id: str,
+    store: StoreDep,
+    prompt_id: Annotated[str, Query(min_length=1, max_length=256, description="The prompt's id.")],
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="First sample index.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most samples returned.")] = 100,
+) -> SamplesPage:
+    job = store.get_job(job_id)
+    ids = [p.id for p in job.spec.prompts]
+    if prompt_id not in ids:
+        raise NotFound(f"prompt_id: job {job_id} has no prompt {prompt_id!r}", param="prompt_id")
+    index = ids.index(prompt_id)
+    indices = list(range(offset, min(offset + limit, job.spec.sampling.n)))
+    texts = store.texts(job_id, index, indices)
+    scores = store.scores(job_id, index, indices)
+    samples = [
+        Sample(index=i, text=t, score=s)
+        for i, t, s in zip(indices, texts, scores, strict=True)
+        if t is not None
+    ]
+    return SamplesPage(samples=samples, total=store.count_texts(job_id, index))
+
+
+@router.delete("/{job_id}", summary="Cancel a job that has not finished")
+def cancel_job(job_id: str, store: StoreDep) -> JobView:
+    job = store.get_job(job_id)
+    if store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE) is None:
+        raise Conflict(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled", param="id")
+    return store.get_job(job_id).view()

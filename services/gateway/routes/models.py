@@ -1,0 +1,15 @@
+"""Models served by live sampler workers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.gateway.deps import SettingsDep, StoreDep
+from shared.schemas import ModelList
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/models", summary="Models that live sampler workers serve")
+def list_models(store: StoreDep, settings: SettingsDep) -> ModelList:
+    return ModelList(models=store.live_models(ttl_s=settings.worker_ttl_s))

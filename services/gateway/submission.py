@@ -1,0 +1,92 @@
+"""Accepting a job: checks that need the configuration or live state, then plan, store, enqueue."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+
+from shared.config import Settings
+from shared.errors import InvalidInput, LimitExceeded, NotFound
+from shared.planning import plan_chunks
+from shared.queues import enqueue_sampling
+from shared.schemas import SCORERS_NEEDING_REFERENCE, ErrorInfo, JobCreate, JobStatus
+from shared.store import ACTIVE, Store
+
+log = logging.getLogger(__name__)
+
+
+def check_job(spec: JobCreate, settings: Settings) -> None:
+    """Limits and cross-field rules, each error naming the field and the allowed values."""
+    if len(spec.prompts) > settings.max_prompts_per_job:
+        raise LimitExceeded(
+            f"prompts: {len(spec.prompts)} prompts is over the limit of "
+            f"{settings.max_prompts_per_job} per job",
+            param="prompts",
+        )
+    if spec.sampling.n > settings.max_n:
+        raise LimitExceeded(
+            f"sampling.n: {spec.sampling.n} is over the limit; allowed 1..{settings.max_n}",
+            param="sampling.n",
+        )
+    if spec.sampling.max_tokens > settings.max_tokens_limit:
+        raise LimitExceeded(
+            f"sampling.max_tokens: {spec.sampling.max_tokens} is over the limit; "
+            f"allowed 1..{settings.max_tokens_limit}",
+            param="sampling.max_tokens",
+        )
+    draws = len(spec.prompts) * spec.sampling.n
+    if draws > settings.max_draws_per_job:
+        raise LimitExceeded(
+            f"prompts x sampling.n = {draws} draws is over the limit of "
+            f"{settings.max_draws_per_job} per job",
+            param="sampling.n",
+        )
+    seen: dict[str, int] = {}
+    for i, prompt in enumerate(spec.prompts):
+        if prompt.id in seen:
+            raise InvalidInput(
+                f"prompts[{i}].id: {prompt.id!r} repeats prompts[{seen[prompt.id]}].id; ids must "
+                "be unique in a job",
+                param=f"prompts[{i}].id",
+            )
+        seen[prompt.id] = i
+        if spec.scorer.name in SCORERS_NEEDING_REFERENCE and prompt.reference is None:
+            raise InvalidInput(
+                f"prompts[{i}].reference: scorer {spec.scorer.name!r} compares each draw with a "
+                "reference; give one, or use scorer 'regex'",
+                param=f"prompts[{i}].reference",
+            )
+
+
+def submit_job(
+    spec: JobCreate, *, store: Store, rq: redis.Redis, settings: Settings, tenant: str = ""
+) -> str:
+    """Validate against live state, store the job and its chunk plan, enqueue every chunk."""
+    check_job(spec, settings)
+    served = {m.name for m in store.live_models(ttl_s=settings.worker_ttl_s)}
+    if spec.model not in served:
+        allowed = ", ".join(sorted(served)) or "none: start a sampler worker first"
+        raise NotFound(
+            f"model: no live sampler serves {spec.model!r}; served models: {allowed}",
+            param="model",
+        )
+    job_id = uuid.uuid4().hex
+    chunks = plan_chunks(
+        job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
+    )
+    store.create_job(job_id, spec, chunks, tenant=tenant)
+    try:
+        for chunk in chunks:
+            enqueue_sampling(rq, spec.model, chunk, settings)
+    except redis.RedisError as exc:
+        log.exception("enqueueing job %s failed", job_id)
+        store.set_status(
+            job_id,
+            JobStatus.failed,
+            allowed_from=ACTIVE,
+            error=ErrorInfo(code="enqueue_failed", message=f"could not enqueue: {exc}"),
+        )
+        raise
+    return job_id
