@@ -1,0 +1,147 @@
+"""The job pipeline in one process: gateway (TestClient) -> RQ -> sampler and scorer tasks run by
+burst SimpleWorkers against a real Redis, with a fake engine. The real-process version with vLLM
+is tests/e2e."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from fastapi.testclient import TestClient
+
+from shared.bounds import compute_bounds
+from shared.config import Settings
+from shared.schemas import BoundsOptions, ChunkTask
+from shared.store import Store
+from tests.fakes import FakeEngine
+from tests.helpers import drain, install_runtime
+from workers.sampler.tasks import sample_chunk
+from workers.scorer.tasks import score_chunk
+
+
+def submit(client: TestClient, **overrides: Any) -> str:
+    body: dict[str, Any] = {
+        "model": "tiny",
+        "prompts": [
+            {"id": f"q{i}", "prompt": f"question {i}", "reference": "the capital is paris"}
+            for i in range(3)
+        ],
+        "sampling": {"n": 100, "max_tokens": 4},
+        "thresholds": [0.25, 0.5],
+        "quantiles": [0.5, 0.9],
+    }
+    body.update(overrides)
+    resp = client.post("/v1/jobs", json=body)
+    assert resp.status_code == 202, resp.text
+    assert resp.headers["location"] == f"/v1/jobs/{resp.json()['id']}"
+    assert resp.json()["status"] == "queued"
+    return str(resp.json()["id"])
+
+
+def test_job_runs_to_success_with_exact_draws(client: TestClient, settings: Settings, store: Store) -> None:
+    install_runtime(settings, FakeEngine(), "tiny")
+    job_id = submit(client)
+    assert client.get(f"/v1/jobs/{job_id}/results").status_code == 409
+    drain(settings, "tiny")
+
+    view = client.get(f"/v1/jobs/{job_id}").json()
+    assert view["status"] == "succeeded", view
+    assert view["progress"] == {"samples_done": 300, "samples_total": 300}
+
+    results = client.get(f"/v1/jobs/{job_id}/results").json()
+    assert [p["id"] for p in results["prompts"]] == ["q0", "q1", "q2"]
+    for index, prompt in enumerate(results["prompts"]):
+        assert prompt["n"] == 100
+        assert prompt["greedy"]["text"] == "paris london rome"
+        stored: list[float] = []
+        for offset in (0, 50):
+            page = client.get(
+                f"/v1/jobs/{job_id}/samples", params={"prompt_id": prompt["id"], "offset": offset, "limit": 50}
+            ).json()
+            assert page["total"] == 100
+            assert [s["index"] for s in page["samples"]] == list(range(offset, offset + 50))
+            stored += [s["score"] for s in page["samples"]]
+        expected = compute_bounds([stored], BoundsOptions(alpha=0.01, thresholds=[0.25, 0.5], quantiles=[0.5, 0.9]))
+        assert prompt["bounds"] == expected.model_dump(by_alias=True)["rows"][0]
+    summary = results["summary"]
+    assert summary["prompts"] == 3
+    assert summary["max_expectation_upper"] == max(p["bounds"]["expectation"]["upper"] for p in results["prompts"])
+
+
+def test_a_chunk_that_runs_twice_duplicates_nothing(client: TestClient, settings: Settings, store: Store) -> None:
+    rt = install_runtime(settings, FakeEngine(seed=1), "tiny")
+    job_id = submit(client, greedy=False)
+    chunk = store.chunk_plan(job_id)[0]
+    payload = chunk.model_dump(mode="json")
+    sample_chunk(payload)
+    first_texts = store.texts(job_id, 0, list(range(chunk.slices[0].count)))
+    sample_chunk(payload)  # a retry, or a worker that died after writing
+    score_chunk(payload)
+    score_chunk(payload)
+    assert store.texts(job_id, 0, list(range(chunk.slices[0].count))) == first_texts
+    drain(settings, "tiny")
+    view = store.get_job(job_id)
+    assert view.status.value == "succeeded"
+    assert view.samples_done == 300
+    for p in range(3):
+        assert store.count_texts(job_id, p) == 100
+        assert sorted(store.all_scores(job_id, p)) == list(range(100))
+    assert rt.engine is not None
+
+
+def test_seeded_jobs_draw_the_same_samples(client: TestClient, settings: Settings, store: Store) -> None:
+    install_runtime(settings, FakeEngine(), "tiny")
+    a = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})
+    b = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})
+    drain(settings, "tiny")
+    assert store.texts(a, 1, list(range(100))) == store.texts(b, 1, list(range(100)))
+
+
+def test_cancel_keeps_what_was_drawn_and_marks_results_partial(
+    client: TestClient, settings: Settings, store: Store, redis_client: redis.Redis
+) -> None:
+    install_runtime(settings, FakeEngine(), "tiny")
+    job_id = submit(client, greedy=False)
+    first = store.chunk_plan(job_id)[0]
+    sample_chunk(first.model_dump(mode="json"))
+    score_chunk(first.model_dump(mode="json"))
+    resp = client.delete(f"/v1/jobs/{job_id}")
+    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
+    drain(settings, "tiny")  # the remaining chunks start no generation
+    assert store.get_job(job_id).status.value == "cancelled"
+    results = client.get(f"/v1/jobs/{job_id}/results").json()
+    assert results["partial"] is True and results["status"] == "cancelled"
+    drawn = sum(sl.count for sl in first.slices)
+    assert sum(p["n"] for p in results["prompts"]) == drawn
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 409
+
+
+def test_prompt_too_long_fails_the_job_with_a_readable_error(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    install_runtime(settings, FakeEngine(max_prompt_chars=20), "tiny")
+    job_id = submit(client, prompts=[{"id": "long", "prompt": "x" * 50, "reference": "r"}])
+    drain(settings, "tiny")
+    view = client.get(f"/v1/jobs/{job_id}").json()
+    assert view["status"] == "failed"
+    assert "too long" in view["error"]["message"]
+
+
+def test_a_chunk_that_keeps_raising_fails_the_job_after_retries(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    class Broken(FakeEngine):
+        def generate(self, requests: Any) -> Any:
+            raise RuntimeError("engine exploded")
+
+    install_runtime(settings, Broken(), "tiny")
+    job_id = submit(client)
+    drain(settings, "tiny")
+    view = client.get(f"/v1/jobs/{job_id}").json()
+    assert view["status"] == "failed"
+    assert "engine exploded" in view["error"]["message"]
+
+
+def test_chunk_task_payload_round_trips() -> None:
+    task = ChunkTask(job_id="j", chunk_id=3, slices=[])
+    assert ChunkTask.model_validate(task.model_dump(mode="json")) == task
