@@ -1,0 +1,261 @@
+"""docker-compose.yml: valid against the Compose Specification, and the facts that matter.
+
+The schema is the one check-jsonschema vendors (``--builtin-schema vendor.compose-spec``), read
+from the installed package: nothing is fetched at test time. No Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import pytest
+from deploy_helpers import ROOT, Stage
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}; `$$` is a literal $.
+_VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+class MissingRequired(Exception):
+    pass
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's variable interpolation, for the forms this file uses."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name, op, arg = m.group("name"), m.group("op"), m.group("arg")
+        current = env.get(name)
+        unset_or_empty = not current if op and op.startswith(":") else current is None
+        if op in (":-", "-"):
+            return arg if unset_or_empty else str(current)
+        if op in (":?", "?"):
+            if unset_or_empty:
+                raise MissingRequired(f"{name}: {arg}")
+            return str(current)
+        return current or ""
+
+    return _VAR.sub(one, value)
+
+
+def variables(value: Any) -> dict[str, set[str]]:
+    """Every variable the file interpolates -> the operators it is used with."""
+    found: dict[str, set[str]] = {}
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    for item in items:
+        if isinstance(item, dict | list):
+            for k, ops in variables(item).items():
+                found.setdefault(k, set()).update(ops)
+        elif isinstance(item, str):
+            for m in _VAR.finditer(item):
+                if m.group("name"):
+                    found.setdefault(m.group("name"), set()).add(m.group("op") or "")
+    return found
+
+
+def env_example() -> dict[str, str]:
+    env = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
+
+
+def active_services(compose: dict[str, Any], profiles: set[str]) -> dict[str, Any]:
+    services: dict[str, Any] = compose["services"]
+    return {
+        n: s for n, s in services.items() if not s.get("profiles") or set(s["profiles"]) & profiles
+    }
+
+
+def compose_schema() -> dict[str, Any]:
+    ref = resources.files("check_jsonschema") / "builtin_schemas/vendor/compose-spec.json"
+    schema: dict[str, Any] = json.loads(ref.read_text())
+    return schema
+
+
+def _validator() -> jsonschema.protocols.Validator:
+    schema = compose_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+# ---- the Compose Specification ------------------------------------------------------------------
+
+
+def test_validates_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    errors = sorted(_validator().iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_validates_after_interpolation(compose: dict[str, Any]) -> None:
+    resolved = interpolate(compose, {**env_example(), "REDIS_PASSWORD": "x" * 48})
+    errors = list(_validator().iter_errors(resolved))
+    assert not errors, [e.message for e in errors]
+
+
+def test_the_schema_check_catches_a_typo(compose: dict[str, Any]) -> None:
+    # Guards against a validator that accepts anything (wrong schema, wrong draft).
+    broken = copy.deepcopy(compose)
+    broken["services"]["redis"]["helthcheck"] = broken["services"]["redis"].pop("healthcheck")
+    assert list(_validator().iter_errors(broken))
+
+
+def test_the_cli_validator_agrees() -> None:
+    # What a developer runs by hand: check-jsonschema --builtin-schema vendor.compose-spec FILE
+    from check_jsonschema import main as check_jsonschema
+
+    with pytest.raises(SystemExit) as exit_info:
+        check_jsonschema(
+            ["--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")]
+        )
+    assert exit_info.value.code == 0
+
+
+# ---- facts that matter --------------------------------------------------------------------------
+
+
+def test_redis_keeps_an_aof_on_a_named_volume(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--maxmemory-policy noeviction" in command  # RQ must never lose a queued job
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in redis["volumes"]}
+    assert "--dir /data" in command and "/data" in mounts
+    assert mounts["/data"] in compose["volumes"], "the AOF volume must be a named volume"
+
+
+def test_healthchecks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "ping" in " ".join(services["redis"]["healthcheck"]["test"])
+    assert "/readyz" in " ".join(services["gateway"]["healthcheck"]["test"])
+    for name in ("redis", "gateway"):
+        assert not services[name]["healthcheck"].get("disable"), name
+
+
+def test_everything_waits_for_a_healthy_redis(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name == "redis":
+            continue
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+def test_gateway_is_published(compose: dict[str, Any]) -> None:
+    (port,) = interpolate(compose["services"]["gateway"]["ports"], env_example())
+    assert port == "127.0.0.1:8000:8000"
+
+
+def test_scorers_have_a_replica_count(compose: dict[str, Any]) -> None:
+    replicas = interpolate(compose["services"]["scorer"]["deploy"]["replicas"], env_example())
+    assert int(replicas) >= 1
+
+
+def test_gpu_sampler_reserves_nvidia_gpus_and_mounts_the_model_read_only(
+    compose: dict[str, Any],
+) -> None:
+    sampler = compose["services"]["sampler-gpu"]
+    assert sampler["profiles"] == ["gpu"]
+    (device,) = sampler["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    env = env_example()
+    assert interpolate(device["count"], env) == interpolate(
+        sampler["environment"]["PROBEVAL_ENGINE_TENSOR_PARALLEL_SIZE"], env
+    ), "one vLLM engine spans all the GPUs it reserves (tensor parallelism)"
+    (mount,) = sampler["volumes"]
+    source, target, mode = interpolate(mount, env).split(":")
+    assert mode == "ro"
+    command = interpolate(sampler["command"], env)
+    model_path = command[command.index("--model") + 1]
+    assert model_path.startswith(target + "/")
+
+
+def test_cpu_profile_is_complete(
+    compose: dict[str, Any], dockerfile_stages: dict[str, Stage]
+) -> None:
+    active = active_services(compose, {"cpu"})
+    assert {"redis", "gateway", "scorer", "sampler-cpu"} <= set(active)
+    assert "sampler-gpu" not in active
+    for name, service in active.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in active, f"{name} depends on {dependency}, not in profile cpu"
+        reservations = service.get("deploy", {}).get("resources", {}).get("reservations", {})
+        assert "devices" not in reservations, f"{name} asks for a GPU in the cpu profile"
+        if "build" in service:
+            assert service["build"]["target"] in dockerfile_stages, name
+    sampler = active["sampler-cpu"]
+    assert sampler["build"]["target"] == "sampler-cpu"
+    (mount,) = sampler["volumes"]
+    source, target, mode = mount.split(":")
+    assert source == "./models/tiny-unlearned" and mode == "ro"
+    command = sampler["command"]
+    assert command[command.index("--model") + 1] == target
+    assert command[command.index("--name") + 1] == "tiny-unlearned"
+
+
+def test_cpu_profile_mounts_the_shipped_demo_model() -> None:
+    model = ROOT / "models" / "tiny-unlearned"
+    if not model.exists():
+        pytest.skip("models/tiny-unlearned is not in this checkout yet")
+    assert (model / "config.json").exists()
+
+
+def test_worker_commands_parse_with_the_real_cli(compose: dict[str, Any]) -> None:
+    import argparse
+
+    from probeval.commands import worker
+
+    parser = argparse.ArgumentParser()
+    worker.add_parser(parser.add_subparsers(dest="command"), "worker", "")
+    for name, service in compose["services"].items():
+        command = interpolate(service.get("command"), env_example())
+        if isinstance(command, list) and command[:1] == ["worker"]:
+            parser.parse_args(command)  # SystemExit on an unknown flag
+            assert name.startswith(("sampler", "scorer")), name
+
+
+# ---- variables ----------------------------------------------------------------------------------
+
+
+def test_every_variable_is_listed_in_env_example(compose: dict[str, Any]) -> None:
+    used = set(variables(compose))
+    listed = set(env_example())
+    assert used - listed == set(), "add these to .env.example"
+    assert listed - used == set(), "these .env.example entries are used nowhere"
+
+
+def test_required_settings_fail_with_a_message(compose: dict[str, Any]) -> None:
+    required = {name for name, ops in variables(compose).items() if ":?" in ops}
+    assert required == {"REDIS_PASSWORD"}
+    env = env_example()
+    assert env["REDIS_PASSWORD"] == "", ".env.example must not ship a password"
+    with pytest.raises(MissingRequired, match="REDIS_PASSWORD: set REDIS_PASSWORD in .env"):
+        interpolate(compose, env)
+
+
+def test_only_settings_every_profile_needs_are_required(compose: dict[str, Any]) -> None:
+    # Compose interpolates the whole file before it drops inactive profiles, so a `:?` inside a
+    # gpu-only service would break `--profile cpu up` on a machine that has no GPU settings.
+    for service in compose["services"].values():
+        if service.get("profiles"):
+            for name, ops in variables(service).items():
+                if ":?" in ops or "?" in ops:
+                    assert name == "REDIS_PASSWORD", name
