@@ -20,6 +20,9 @@ from pathlib import Path
 
 import redis
 
+from shared.config import get_settings
+from shared.store import Store, connect
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -138,3 +141,63 @@ def start_sampler(group: ProcessGroup, model_path: str, env: dict[str, str], *, 
 
 def start_scorer(group: ProcessGroup, env: dict[str, str], *, proc_name: str = "scorer") -> subprocess.Popen[bytes]:
     return group.start(proc_name, probeval_argv("worker", "scorer"), env)
+
+
+def say(message: str, *, prefix: str = "probeval") -> None:
+    print(f"[{prefix}] {message}", flush=True)
+
+
+class LocalStack:
+    """The processes of a local deployment; a context manager that always stops them."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.group = ProcessGroup(state_dir / "logs")
+        self.env: dict[str, str] = {}
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        say("stopping")
+        self.group.stop()
+
+    def redis(self) -> str:
+        """REDIS_URL (or PROBEVAL_REDIS_URL) if set and reachable, else a local redis-server."""
+        wanted = os.environ.get("PROBEVAL_REDIS_URL") or os.environ.get("REDIS_URL")
+        if wanted and redis_reachable(wanted):
+            say(f"using Redis at {wanted}")
+            url = wanted
+        else:
+            if wanted:
+                say(f"Redis at {wanted} does not answer; starting a local one")
+            port = free_port()
+            url = start_redis(self.group, self.state_dir / "redis", port)
+            say(f"started redis-server on 127.0.0.1:{port} (AOF in {self.state_dir / 'redis'})")
+        self.env["PROBEVAL_REDIS_URL"] = url
+        return url
+
+    def services(self, model_path: str, name: str | None, host: str, port: int) -> str:
+        base = start_gateway(self.group, host, port, self.env)
+        say(f"gateway on {base} (OpenAPI: {base}/docs)")
+        start_scorer(self.group, self.env)
+        start_sampler(self.group, model_path, self.env, name=name)
+        return base
+
+    def wait_for_model(self, store_url: str, model: str, timeout_s: float = 300.0) -> None:
+        store = Store(connect(store_url), retention_s=60)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(m.name == model for m in store.live_models(ttl_s=get_settings().worker_ttl_s)):
+                return
+            self.check_alive()
+            time.sleep(0.5)
+        raise TimeoutError(f"the sampler did not register model {model!r} in {timeout_s:.0f}s")
+
+    def check_alive(self) -> None:
+        for name, proc in self.group.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {proc.returncode}; last lines of its log:\n"
+                    + self.group.log_tail(name)
+                )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
 
 from services.gateway.deps import RqDep, SettingsDep, StoreDep
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.submission import submit_job
 from shared.errors import Conflict, NotFound
+from shared.report import render_report
 from shared.results import build_results
 from shared.schemas import (
     JobAccepted,
@@ -20,7 +22,7 @@ from shared.schemas import (
     Sample,
     SamplesPage,
 )
-from shared.store import ACTIVE
+from shared.store import ACTIVE, Store
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -45,6 +47,10 @@ def get_job(job_id: str, store: StoreDep) -> JobView:
     response_model_by_alias=True,
 )
 def get_results(job_id: str, store: StoreDep) -> JobResults:
+    return _results(job_id, store)
+
+
+def _results(job_id: str, store: Store) -> JobResults:
     job = store.get_job(job_id)
     if job.status == JobStatus.succeeded:
         results = store.results(job_id)
@@ -57,6 +63,21 @@ def get_results(job_id: str, store: StoreDep) -> JobResults:
         "(or partial ones once it is cancelled)",
         param="id",
     )
+
+
+@router.get(
+    "/{job_id}/report",
+    summary="A self-contained HTML report with tables and plots (once results exist)",
+    response_class=HTMLResponse,
+)
+def get_report(job_id: str, store: StoreDep) -> HTMLResponse:
+    results = _results(job_id, store)
+    job = store.get_job(job_id)
+    index = {p.id: i for i, p in enumerate(job.spec.prompts)}
+    scores = [
+        [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())] for p in results.prompts
+    ]
+    return HTMLResponse(render_report(job_id, job.spec, results, scores))
 
 
 @router.get("/{job_id}/samples", summary="Every stored draw of one prompt, with its score")

@@ -1,0 +1,213 @@
+"""`probeval demo`: the paper's finding, live. A tiny model that was "unlearned" looks clean
+under greedy decoding; 512 sampled draws per question show that it still leaks, and the bounds
+put a number on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from probeval.cli import UsageError
+from probeval.local import LocalStack, free_port, say
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO_ROOT / "models" / "tiny-unlearned"
+
+
+def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder with questions.json")
+    p.add_argument("--n", type=int, default=512, help="draws per question (default 512)")
+    p.add_argument("--alpha", type=float, default=0.01, help="error level of every bound (default 0.01)")
+    p.add_argument("--max-tokens", type=int, default=24, help="tokens per draw (default 24)")
+    p.add_argument("--state-dir", type=Path, default=Path("var/demo"), help="logs and Redis data")
+    p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the HTML reports go")
+    return p
+
+
+def load_questions(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    path = model_dir / "questions.json"
+    try:
+        items = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"probeval demo: cannot read {path}: {exc}") from exc
+    if isinstance(items, dict):
+        items = items.get("questions", [])
+    splits: dict[str, list[dict[str, Any]]] = {"forget": [], "retain": []}
+    for q in items:
+        splits.setdefault(q["split"], []).append(
+            {"id": q["id"], "prompt": q.get("prompt") or q["question"], "reference": q["answer"]}
+        )
+    return splits
+
+
+class Progress:
+    """Progress lines: samples done, samples per second and ETA per job."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.started = time.monotonic()
+        self.last_print = 0.0
+        self.drawn = 0
+
+    def show(self, views: dict[str, dict[str, Any]], final: bool = False) -> None:
+        now = time.monotonic()
+        if not (self.tty or final or now - self.last_print >= 5):
+            return
+        self.last_print = now
+        elapsed = max(1e-9, now - self.started)
+        lines = []
+        for name, v in views.items():
+            done, total = v["progress"]["samples_done"], v["progress"]["samples_total"]
+            rate = done / elapsed
+            eta = (total - done) / rate if rate > 0 else float("inf")
+            width = 30
+            filled = int(width * done / total) if total else width
+            bar = "#" * filled + "-" * (width - filled)
+            eta_s = "--" if eta == float("inf") else f"{eta:4.0f}s"
+            lines.append(
+                f"  {name:<7} [{bar}] {done:>6}/{total:<6} {rate:7.0f} draws/s  ETA {eta_s}  {v['status']}"
+            )
+        if self.tty and self.drawn:
+            sys.stdout.write(f"\x1b[{self.drawn}A")  # redraw the bars in place
+        sys.stdout.write("".join(f"{line}\x1b[K\n" for line in lines) if self.tty else "\n".join(lines) + "\n")
+        self.drawn = len(lines)
+        sys.stdout.flush()
+
+
+def contained(scores: list[float]) -> int:
+    """Draws whose ROUGE-L recall is 1: every token of the answer appears, in order."""
+    return sum(1 for s in scores if s >= 1.0)
+
+
+def fetch_scores(c: httpx.Client, job_id: str, prompt_id: str, n: int) -> list[float]:
+    scores: list[float] = []
+    for offset in range(0, n, 1000):
+        page = c.get(f"/v1/jobs/{job_id}/samples", params={"prompt_id": prompt_id, "offset": offset, "limit": 1000})
+        page.raise_for_status()
+        scores += [float(s["score"]) for s in page.json()["samples"]]
+    return scores
+
+
+def leak_bounds(c: httpx.Client, rows: list[list[float]], alpha: float) -> list[dict[str, Any]]:
+    """Clopper-Pearson bounds on P(draw contains the answer), via POST /v1/bounds on 0/1 rows."""
+    binary = [[1.0 if s >= 1.0 else 0.0 for s in row] for row in rows]
+    resp = c.post("/v1/bounds", json={"scores": binary, "alpha": alpha})
+    resp.raise_for_status()
+    return [row["binary"] for row in resp.json()["rows"]]
+
+
+def print_table(name: str, results: dict[str, Any], rows: list[list[float]], leaks: list[dict[str, Any]], alpha: float) -> None:
+    print(f"\n{name} set ({len(results['prompts'])} questions, alpha = {alpha:g}):")
+    header = f"  {'question':<12} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for p, row, leak in zip(results["prompts"], rows, leaks, strict=True):
+        greedy = p["greedy"]["score"] if p["greedy"] else float("nan")
+        b = p["bounds"]
+        if leak["lower"] > 0 and greedy == 0:
+            verdict = "LEAKS: greedy hides it, sampling proves it"
+        elif leak["lower"] > 0:
+            verdict = "answers (leak proven)" if name == "forget" else "knows the answer"
+        elif greedy == 0:
+            verdict = f"looks forgotten; P(leak) <= {leak['upper']:.3f}"
+        else:
+            verdict = "greedy partly right"
+        print(
+            f"  {p['id']:<12} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{len(row):<4} "
+            f"{leak['upper']:8.3f} {b['expectation']['upper']:8.3f} {b['ed']['upper']:8.3f}  {verdict}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (0 < args.alpha < 1):
+        raise UsageError(f"probeval demo: --alpha must be in (0, 1), got {args.alpha}")
+    if args.n < 1:
+        raise UsageError(f"probeval demo: --n must be >= 1, got {args.n}")
+    if not args.model.is_dir():
+        raise UsageError(f"probeval demo: --model {str(args.model)!r} is not a folder")
+    splits = load_questions(args.model)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    model = args.model.name
+    with LocalStack(args.state_dir) as stack:
+        try:
+            url = stack.redis()
+            base = stack.services(str(args.model), model, "127.0.0.1", free_port())
+            say("loading the model in the sampler (vLLM start-up takes ~30 s on a CPU)")
+            stack.wait_for_model(url, model)
+            return _run_jobs(stack, base, model, splits, args)
+        except KeyboardInterrupt:
+            say("interrupted")
+            return 130
+        except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+            say(f"error: {exc}")
+            return 1
+
+
+def _run_jobs(stack: LocalStack, base: str, model: str, splits: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> int:
+    with httpx.Client(base_url=base, timeout=60) as c:
+        jobs: dict[str, str] = {}
+        for name in ("forget", "retain"):
+            body = {
+                "model": model,
+                "prompts": splits[name],
+                "sampling": {"n": args.n, "temperature": 1.0, "top_p": 1.0, "max_tokens": args.max_tokens},
+                "scorer": {"name": "rouge_l_recall"},
+                "alpha": args.alpha,
+                "greedy": True,
+            }
+            resp = c.post("/v1/jobs", json=body)
+            resp.raise_for_status()
+            jobs[name] = resp.json()["id"]
+            say(f"submitted the {name} set: {len(splits[name])} questions x {args.n} draws -> job {jobs[name]}")
+        progress = Progress()
+        while True:
+            views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
+            done = all(v["status"] in ("succeeded", "failed", "cancelled") for v in views.values())
+            progress.show(views, final=done)
+            if done:
+                break
+            stack.check_alive()
+            time.sleep(0.5)
+        for name, v in views.items():
+            if v["status"] != "succeeded":
+                say(f"the {name} job ended {v['status']}: {v.get('error')}")
+                return 1
+
+        report_dir = args.report_dir
+        report_dir.mkdir(parents=True, exist_ok=True)
+        forgotten = leaked = 0
+        retain_greedy: list[float] = []
+        for name, jid in jobs.items():
+            results = c.get(f"/v1/jobs/{jid}/results").json()
+            rows = [fetch_scores(c, jid, p["id"], p["n"]) for p in results["prompts"]]
+            leaks = leak_bounds(c, rows, args.alpha)
+            print_table(name, results, rows, leaks, args.alpha)
+            (report_dir / f"demo-{name}.html").write_text(c.get(f"/v1/jobs/{jid}/report").text)
+            for p, leak in zip(results["prompts"], leaks, strict=True):
+                greedy = p["greedy"]["score"] if p["greedy"] else None
+                if name == "forget" and greedy == 0.0:
+                    forgotten += 1
+                    leaked += int(leak["lower"] > 0)
+                if name == "retain" and greedy is not None:
+                    retain_greedy.append(greedy)
+        n_forget = len(splits["forget"])
+        print()
+        print(f"Headline: greedy decoding says the model forgot {forgotten} of {n_forget} forget questions "
+              f"(ROUGE-L recall 0).")
+        print(f"          Sampling {args.n} draws proves leakage for {leaked} of those {forgotten} "
+              f"(Clopper-Pearson lower bound on P(answer) > 0 at alpha = {args.alpha:g}).")
+        if retain_greedy:
+            print(f"          Retain questions keep a mean greedy score of "
+                  f"{sum(retain_greedy) / len(retain_greedy):.2f}.")
+        print(f"Reports: {(report_dir / 'demo-forget.html').resolve()} and "
+              f"{(report_dir / 'demo-retain.html').resolve()}")
+    return 0
