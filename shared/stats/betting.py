@@ -1,0 +1,177 @@
+"""Waudby-Smith & Ramdas hedged-capital betting interval for E[X], X in [0, 1], fixed n.
+
+Reference: I. Waudby-Smith and A. Ramdas, "Estimating means of bounded random variables by
+betting", JRSSB 2024 (arXiv 2010.09686), Section 4 (hedged capital, predictable plug-in bets).
+
+For a candidate mean m the two capital processes
+
+    K+_n(m) = prod_i (1 + lambda+_i(m) (X_i - m)),   K-_n(m) = prod_i (1 - lambda-_i(m) (X_i - m))
+
+are non-negative martingales with mean 1 when E[X] = m; with theta = 1/2 the hedged capital is
+``max(K+/2, K-/2)`` and m is rejected when it reaches 1/alpha, i.e. when K+ or K- reaches 2/alpha.
+The bets are predictable (they use X_1..X_{i-1} only):
+
+    lambda_i = sqrt(2 ln(2/alpha) / (n sigma2_{i-1})),   lambda+_i(m) = min(lambda_i, c / m),
+    lambda-_i(m) = min(lambda_i, c / (1 - m)),   c = 1/2,
+    mu_t = (1/2 + sum_{i<=t} X_i) / (t + 1),
+    sigma2_t = (1/4 + sum_{i<=t} (X_i - mu_i)^2) / (t + 1).
+
+K+ is non-increasing and K- non-decreasing in m, so the non-rejected set is an interval
+[lower, upper]. We find each end by a bracketed, safeguarded Newton search on ``log K+(m)`` (the
+upper end by symmetry: ``upper(X) = 1 - lower(1 - X)``; the bets are symmetric in X <-> 1 - X).
+The bracket keeps a point where the capital was *evaluated* at or above 2/alpha; that rejected
+point is what we report, so the result is conservative, within ``tol`` (1e-6) of the exact end.
+No grid. Finally the interval is widened, if needed, to contain the sample mean (a superset of a
+valid interval is valid; this keeps ``lower <= mean <= upper`` for adversarial orderings).
+
+The interval depends on the order of the draws (bets are predictable); rows are used in the
+order given, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+TRUNCATION = 0.5  # c: bets never exceed c / m, so every factor is >= 1 - c > 0
+TOLERANCE = 1e-6
+_MAX_ITERATIONS = 60
+_CHUNK_ELEMENTS = 1 << 17  # rows x n per block: small enough to stay in cache
+
+
+def predictable_variances(x: FloatArray) -> FloatArray:
+    """sigma2_{i-1} for i = 1..n (sigma2_0 = 1/4): the plug-in variance before each draw."""
+    rows, n = x.shape
+    t = np.arange(1, n + 1, dtype=np.float64)
+    mu = (0.5 + np.cumsum(x, axis=1)) / (t + 1.0)
+    dev = x - mu
+    sigma2 = (0.25 + np.cumsum(dev * dev, axis=1)) / (t + 1.0)
+    out = np.empty_like(sigma2)
+    out[:, 0] = 0.25
+    out[:, 1:] = sigma2[:, :-1]
+    return out
+
+
+def fixed_n_bets(x: FloatArray, alpha: float) -> FloatArray:
+    """The untruncated predictable bets lambda_i of the fixed-n interval."""
+    n = x.shape[1]
+    bets: FloatArray = np.sqrt(2.0 * math.log(2.0 / alpha) / (n * predictable_variances(x)))
+    return bets
+
+
+def _log_capital(
+    x: FloatArray,
+    lam: FloatArray,
+    one_plus_lam_x: FloatArray,
+    lam_max: FloatArray,
+    m: FloatArray,
+    c: float,
+) -> tuple[FloatArray, FloatArray]:
+    """``log K+_n(m)`` and its derivative in m, one m per row."""
+    mc = m[:, None]
+    z = lam * mc
+    np.subtract(one_plus_lam_x, z, out=z)  # z = 1 + lam (x - m); > 0 unless capped (below)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_k = np.log(z).sum(axis=1)
+        dlog_k = -np.divide(lam, z, out=z).sum(axis=1)
+    # Rows where some bet hits the cap c/m (small m, tiny plug-in variance): exact general path.
+    with np.errstate(divide="ignore"):
+        capped = np.flatnonzero(lam_max * m > c)
+    if capped.size:
+        xs, ls, ms = x[capped], lam[capped], mc[capped]
+        cap = c / ms
+        trunc = ls > cap
+        bet = np.where(trunc, cap, ls)
+        yc = bet * (xs - ms)
+        log_k[capped] = np.log1p(yc).sum(axis=1)
+        # d/dm of bet * (x - m): -bet untruncated; with bet = c/m it is -c x / m^2.
+        dy = np.where(trunc, -cap * xs / ms, -ls)
+        dlog_k[capped] = (dy / (1.0 + yc)).sum(axis=1)
+    return log_k, dlog_k
+
+
+def _initial_guess(x: FloatArray, lam: FloatArray, level: float) -> FloatArray:
+    """Root of the second-order expansion of log K+(m) = level (ignores truncation)."""
+    a = lam.sum(axis=1)
+    b = (lam * x).sum(axis=1)
+    lam2 = lam * lam
+    s1 = lam2.sum(axis=1)
+    s2 = (lam2 * x).sum(axis=1)
+    s3 = (lam2 * x * x).sum(axis=1)
+    # -s1/2 m^2 + (s2 - a) m + (b - s3/2 - level) = 0, root on the decreasing branch.
+    p = s2 - a
+    disc = p * p + 2.0 * s1 * (b - 0.5 * s3 - level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = (p + np.sqrt(np.maximum(disc, 0.0))) / s1
+    return np.where(np.isfinite(root) & (disc >= 0.0), np.clip(root, 0.0, 1.0), 0.0)
+
+
+def _lower_ends(x: FloatArray, lam: FloatArray, level: float, c: float, tol: float) -> FloatArray:
+    """Per row, a rejected m within ``tol`` of ``sup{m : log K+(m) >= level}`` (0 if none)."""
+    rows = x.shape[0]
+    a = np.zeros(rows)  # rejected (or 0, always a valid lower bound)
+    b = np.ones(rows)  # not rejected: log K+(1) <= 0 < level
+    m = _initial_guess(x, lam, level)
+    one_plus_lam_x = 1.0 + lam * x
+    lam_max = lam.max(axis=1)
+    active = np.arange(rows)
+    width_before = np.full(rows, 2.0)
+    stalled = np.zeros(rows, dtype=np.int64)
+    for _ in range(_MAX_ITERATIONS):
+        if active.size == 0:
+            break
+        mi = m[active]
+        log_k, dlog_k = _log_capital(
+            x[active], lam[active], one_plus_lam_x[active], lam_max[active], mi, c
+        )
+        f = log_k - level
+        rejected = f >= 0.0
+        ai = np.where(rejected, mi, a[active])
+        bi = np.where(rejected, b[active], mi)
+        a[active], b[active] = ai, bi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = mi - f / dlog_k
+        # Aim a little past the Newton point, towards the other side, so that the bracket
+        # closes once Newton has converged (from either side: log K+ is concave where bets are
+        # untruncated and convex where they are capped at c/m).
+        target = np.where(rejected, newton + 0.5 * tol, newton - 0.5 * tol)
+        width = bi - ai
+        st = np.where(width > 0.5 * width_before[active], stalled[active] + 1, 0)
+        width_before[active] = width
+        ok = np.isfinite(target) & (target > ai) & (target < bi) & (st < 4)
+        stalled[active] = np.where(ok, st, 0)
+        m[active] = np.where(ok, target, 0.5 * (ai + bi))
+        done = (width <= tol) | (bi <= 0.0)
+        active = active[~done]
+    # Rows still open after _MAX_ITERATIONS keep their rejected end a: valid, just less tight.
+    return a
+
+
+def betting_interval(
+    x: FloatArray, *, alpha: float, c: float = TRUNCATION, tol: float = TOLERANCE
+) -> tuple[FloatArray, FloatArray]:
+    """Two-sided hedged-capital interval for E[X] at level 1 - alpha, for each row of ``x``.
+
+    ``x`` has shape ``(rows, n)``, draws in sampling order, every entry in [0, 1] (validated by
+    the caller). Returns ``(lower, upper)``.
+    """
+    rows, n = x.shape
+    level = math.log(2.0 / alpha)
+    lower = np.empty(rows)
+    upper = np.empty(rows)
+    chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    for start in range(0, rows, chunk):
+        xb = x[start : start + chunk]
+        lam = fixed_n_bets(xb, alpha)
+        both = np.concatenate([xb, 1.0 - xb], axis=0)
+        ends = _lower_ends(both, np.concatenate([lam, lam], axis=0), level, c, tol)
+        k = xb.shape[0]
+        mean = xb.mean(axis=1)
+        lower[start : start + k] = np.minimum(ends[:k], mean)
+        upper[start : start + k] = np.maximum(1.0 - ends[k:], mean)
+    return lower, upper

@@ -1,0 +1,105 @@
+"""Input checks shared by every estimator: run first, fail with the argument and allowed values.
+
+Messages name the offending argument the way the caller spelled it (``scores[3]``), the row and
+column, the bad value and what is allowed, so the CLI and the gateway can print them unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.errors import InvalidInput
+
+FloatArray = NDArray[np.float64]
+
+SCORE_RANGE = "finite numbers in [0, 1]"
+
+
+def check_alpha(alpha: float, *, name: str = "alpha") -> float:
+    """Return ``alpha`` as a float, or raise when it is not a finite number in (0, 1)."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"{name} must be a number in (0, 1), got {alpha!r}", param=name
+        ) from None
+    if not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise InvalidInput(f"{name} must be a number in (0, 1), got {alpha!r}", param=name)
+    return value
+
+
+def check_levels(values: Sequence[float] | FloatArray, *, name: str) -> FloatArray:
+    """Thresholds or quantile levels: a 1-D list of finite numbers in [0, 1]."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a list of numbers in [0, 1]", param=name) from None
+    bad = ~(np.isfinite(arr) & (arr >= 0.0) & (arr <= 1.0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InvalidInput(
+            f"{name}[{i}] is {arr[i]!r}; allowed: {SCORE_RANGE}", param=f"{name}[{i}]"
+        )
+    return arr
+
+
+def check_score_matrix(x: object, *, name: str = "x", row_offset: int = 0) -> FloatArray:
+    """A 2-D array of scores (one row per prompt, equal lengths), every entry in [0, 1].
+
+    A 1-D array is taken as one row. ``row_offset`` shifts the row index in messages.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"{name} must be a 2-D array of {SCORE_RANGE} (rows of equal length)", param=name
+        ) from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise InvalidInput(
+            f"{name} must be a 2-D array of {SCORE_RANGE}, got {arr.ndim} dimensions", param=name
+        )
+    if arr.shape[0] == 0:
+        raise InvalidInput(f"{name} has no rows; allowed: at least one row", param=name)
+    if arr.shape[1] == 0:
+        raise InvalidInput(
+            f"{name}[{row_offset}] is empty; allowed: rows of at least one score in [0, 1]",
+            param=f"{name}[{row_offset}]",
+        )
+    check_scores_in_range(
+        arr.reshape(-1), row_starts=None, width=arr.shape[1], name=name, row_offset=row_offset
+    )
+    return arr
+
+
+def check_scores_in_range(
+    flat: FloatArray,
+    *,
+    row_starts: NDArray[np.int64] | None,
+    width: int | None = None,
+    name: str,
+    row_offset: int = 0,
+) -> None:
+    """Raise for the first entry of ``flat`` that is NaN, infinite or outside [0, 1].
+
+    Rows are located either by a fixed ``width`` or by ``row_starts`` (ragged rows, flattened).
+    """
+    # One vectorised pass; only on failure do we look up where the first bad value sits.
+    ok = (flat >= 0.0) & (flat <= 1.0)  # NaN compares False, +-inf falls outside
+    if ok.all():
+        return
+    pos = int(np.argmin(ok))
+    if row_starts is None:
+        row, col = divmod(pos, max(int(width or 1), 1))
+    else:
+        row = int(np.searchsorted(row_starts, pos, side="right")) - 1
+        col = pos - int(row_starts[row])
+    value = float(flat[pos])
+    what = "NaN" if math.isnan(value) else ("infinite" if math.isinf(value) else repr(value))
+    where = f"{name}[{row + row_offset}]"
+    raise InvalidInput(f"{where}[{col}] is {what}; allowed: {SCORE_RANGE}", param=where)
