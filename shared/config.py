@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     max_n: int = Field(8_192, description="Most sampled draws per prompt.")
     max_tokens_limit: int = Field(2_048, description="Largest accepted sampling.max_tokens.")
     max_draws_per_job: int = Field(2_000_000, description="Most draws (prompts x n) in one job.")
+    max_active_jobs_per_tenant: int = Field(
+        100, description="Most queued or running jobs of one tenant (429 above)."
+    )
+
+    # Authentication: `tenant:key` pairs (comma-separated) and/or a file of `tenant sha256-hex`
+    # lines. Without any key the gateway only binds to loopback addresses, with auth off.
+    api_keys: str = Field("", description="Comma-separated tenant:key pairs (kept hashed in memory).")
+    api_keys_file: str | None = Field(
+        None, description="File of `tenant sha256(key)-hex` lines, one per key."
+    )
 
     # Chunking: vLLM has hung on very large n, so one engine request carries at most this many
     # draws of one prompt; a chunk groups prompts up to ``chunk_draws`` draws in all.

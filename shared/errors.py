@@ -36,3 +36,19 @@ class LimitExceeded(ProbevalError):
     """The request is over a configured limit."""
 
     code = "limit_exceeded"
+
+
+class Unauthorized(ProbevalError):
+    """No valid API key was given."""
+
+    code = "unauthorized"
+
+
+class TooManyRequests(ProbevalError):
+    """The caller is over a rate or concurrency limit; ``retry_after_s`` says when to retry."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, param: str | None = None, retry_after_s: int = 10) -> None:
+        super().__init__(message, param=param)
+        self.retry_after_s = retry_after_s

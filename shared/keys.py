@@ -66,8 +66,8 @@ def job_results(job_id: str) -> str:
 
 
 def job_keys_pattern(job_id: str) -> str:
-    """Every key of one job (for deletion)."""
-    return f"{PREFIX}:job:{job_id}*"
+    """Every key of one job but its record ``job(job_id)`` (for deletion)."""
+    return f"{PREFIX}:job:{job_id}:*"
 
 
 # Worker registry
@@ -77,3 +77,21 @@ MODELS = f"{PREFIX}:models"  # hash: model name -> engine description
 def model_workers(model: str) -> str:
     """Sorted set: worker id -> last heartbeat (unix seconds) of samplers serving ``model``."""
     return f"{PREFIX}:model:{model}:workers"
+
+
+# Tenants
+def tenant_active_jobs(tenant: str) -> str:
+    """Set of the tenant's queued or running job ids (for the active-jobs limit)."""
+    return f"{PREFIX}:tenant:{tenant}:active"
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics (issue 6): counters the workers add to and the gateway's GET /metrics reads
+# (shared/metrics.py). Cluster-wide totals, kept in Redis so that they outlive worker processes.
+# ---------------------------------------------------------------------------------------------
+METRICS_DRAWS_GENERATED = f"{PREFIX}:metrics:draws-generated"  # hash: model -> draws generated
+METRICS_TOKENS_GENERATED = f"{PREFIX}:metrics:tokens-generated"  # hash: model -> tokens generated
+METRICS_DRAWS_SCORED = f"{PREFIX}:metrics:draws-scored"  # hash: model -> draws scored
+# Hash: job status -> jobs. Active statuses (queued, running) are current counts; terminal ones
+# (succeeded, failed, cancelled) only ever grow: jobs that reached them.
+METRICS_JOBS_BY_STATUS = f"{PREFIX}:metrics:jobs-by-status"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import redis
 from rq import Callback, Queue, Retry
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job
+from rq.job import JobStatus as RqStatus
 from rq.serializers import JSONSerializer
 
 from shared import keys
@@ -56,3 +59,30 @@ def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: S
 
 def enqueue_scoring(conn: redis.Redis, task: ChunkTask, settings: Settings) -> None:
     _enqueue(score_queue(conn), SCORE_TASK, task, settings, "score")
+
+
+def chunk_job_ids(job_id: str, chunk_ids: list[int]) -> list[str]:
+    """The RQ ids of every stage of the given chunks (see ``_enqueue``)."""
+    return [f"{job_id}-{c}-{stage}" for c in chunk_ids for stage in ("sample", "score")]
+
+
+def drop_chunks(conn: redis.Redis, job_id: str, chunk_ids: list[int], *, delete: bool) -> int:
+    """Take a job's chunks out of the queues: cancel the queued ones (so queue depth, and the
+    autoscaler reading it, forget them) or, with ``delete``, delete every RQ record.
+    A chunk already running finishes; its task sees the job's status and stores nothing new.
+    Returns how many RQ jobs were dropped."""
+    dropped = 0
+    rq_ids = chunk_job_ids(job_id, chunk_ids)
+    for job in Job.fetch_many(rq_ids, connection=conn, serializer=JSONSerializer):
+        if job is None:
+            continue
+        try:
+            if delete:
+                job.delete()
+                dropped += 1
+            elif job.get_status() in (RqStatus.QUEUED, RqStatus.SCHEDULED, RqStatus.DEFERRED):
+                job.cancel()
+                dropped += 1
+        except (InvalidJobOperation, NoSuchJobError):
+            continue
+    return dropped

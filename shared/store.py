@@ -43,15 +43,20 @@ end
 return added
 """
 
-# Move the job to ARGV[1] only if its current status is one of ARGV[2..n-2]; returns the old
-# status, or false when the job is missing or in another status.
+# Move the job to ARGV[1] only if its current status is one of ARGV[6..]; returns the old
+# status, or false when the job is missing or in another status. ARGV[2] = '1' when the new
+# status is terminal: the job then leaves its tenant's set of active jobs (named in the record).
 _SET_STATUS = """
 local old = redis.call('HGET', KEYS[1], 'status')
 if not old then return false end
-for i = 2, #ARGV - 2 do
+for i = 6, #ARGV do
   if ARGV[i] == old then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[#ARGV - 1])
-    if ARGV[#ARGV] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[#ARGV]) end
+    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[4])
+    if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
+    if ARGV[2] == '1' then
+      local active = redis.call('HGET', KEYS[1], 'active_set')
+      if active then redis.call('SREM', active, ARGV[3]) end
+    end
     return old
   end
 end
@@ -122,9 +127,11 @@ class Store:
                 "samples_total": samples_total,
                 "chunks_total": len(chunks),
                 "tenant": tenant,
+                "active_set": keys.tenant_active_jobs(tenant),
                 "error": "",
             },
         )
+        pipe.sadd(keys.tenant_active_jobs(tenant), job_id)
         pipe.hset(keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks})
         pipe.expire(keys.job(job_id), self.retention_s)
         pipe.expire(keys.job_chunks(job_id), self.retention_s)
@@ -167,9 +174,11 @@ class Store:
             keys=[keys.job(job_id)],
             args=[
                 new.value,
-                *(s.value for s in allowed_from),
+                "1" if new.terminal else "0",
+                job_id,
                 repr(time.time()),
                 error.model_dump_json() if error else "",
+                *(s.value for s in allowed_from),
             ],
         )
         return JobStatus(old) if old else None
@@ -182,10 +191,29 @@ class Store:
 
     def delete_job(self, job_id: str) -> int:
         """Remove every key of the job; returns how many keys were removed."""
-        names = list(self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500))
-        removed = int(self.r.delete(*names)) if names else 0
-        self.r.zrem(keys.JOBS_INDEX, job_id)
-        return removed
+        tenant = self.r.hget(keys.job(job_id), "tenant")
+        names = [keys.job(job_id), *self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500)]
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(*names)
+        pipe.zrem(keys.JOBS_INDEX, job_id)
+        if tenant is not None:
+            pipe.srem(keys.tenant_active_jobs(tenant), job_id)
+        return int(pipe.execute()[0])
+
+    def active_jobs(self, tenant: str) -> int:
+        """The tenant's queued or running jobs; ids whose record expired or ended are pruned."""
+        key = keys.tenant_active_jobs(tenant)
+        ids = list(self.r.smembers(key))
+        if not ids:
+            return 0
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(keys.job(job_id), "status")
+        statuses = pipe.execute()
+        stale = [j for j, s in zip(ids, statuses, strict=True) if s not in ("queued", "running")]
+        if stale:
+            self.r.srem(key, *stale)
+        return len(ids) - len(stale)
 
     # ---- draws and scores ---------------------------------------------------------------------
 

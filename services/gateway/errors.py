@@ -15,7 +15,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import Conflict, InvalidInput, LimitExceeded, NotFound, ProbevalError
+from shared.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    ProbevalError,
+    TooManyRequests,
+    Unauthorized,
+)
 from shared.schemas import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,8 @@ STATUS_BY_ERROR: dict[type[ProbevalError], int] = {
     LimitExceeded: 422,
     NotFound: 404,
     Conflict: 409,
+    Unauthorized: 401,
+    TooManyRequests: 429,
 }
 
 _CODE_BY_STATUS = {
@@ -52,7 +62,14 @@ _CODE_BY_STATUS = {
 # Documented in OpenAPI on every route that can answer with the error shape.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": code}
-    for status, code in ((404, "not_found"), (409, "conflict"), (413, "body_too_large"), (422, "invalid_input"))
+    for status, code in (
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "conflict"),
+        (413, "body_too_large"),
+        (422, "invalid_input"),
+        (429, "too_many_requests"),
+    )
 }
 
 
@@ -92,7 +109,12 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 async def _on_probeval_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProbevalError)
     status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 500)
-    return error_response(status, exc.code, exc.message, exc.param)
+    headers: dict[str, str] = {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(status, exc.code, exc.message, exc.param, headers)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

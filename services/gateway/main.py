@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.gateway.auth import KeyRing
 from services.gateway.errors import BodySizeLimit, install_error_handlers
 from services.gateway.routes import bounds, health, jobs, models
 from shared.config import Settings, get_settings
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = Store(connect(settings.redis_url), retention_s=settings.retention_s)
     app.state.rq = rq_connection(settings.redis_url)
+    app.state.keys = KeyRing.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, models, jobs, bounds):

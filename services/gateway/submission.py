@@ -8,7 +8,7 @@ import uuid
 import redis
 
 from shared.config import Settings
-from shared.errors import InvalidInput, LimitExceeded, NotFound
+from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
 from shared.planning import plan_chunks
 from shared.queues import enqueue_sampling
 from shared.schemas import SCORERS_NEEDING_REFERENCE, ErrorInfo, JobCreate, JobStatus
@@ -65,6 +65,14 @@ def submit_job(
 ) -> str:
     """Validate against live state, store the job and its chunk plan, enqueue every chunk."""
     check_job(spec, settings)
+    active = store.active_jobs(tenant)
+    if active >= settings.max_active_jobs_per_tenant:
+        # A soft limit: two submissions racing past the check both get in.
+        raise TooManyRequests(
+            f"{active} jobs of this tenant are queued or running; the limit is "
+            f"{settings.max_active_jobs_per_tenant}; retry when one has finished",
+            retry_after_s=30,
+        )
     served = {m.name for m in store.live_models(ttl_s=settings.worker_ttl_s)}
     if spec.model not in served:
         allowed = ", ".join(sorted(served)) or "none: start a sampler worker first"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from services.gateway.deps import get_tenant
 from services.gateway.errors import ERROR_RESPONSES
 from shared.bounds import compute_bounds
 from shared.schemas import BoundsOptions, BoundsRequest, BoundsResponse
 
-router = APIRouter(prefix="/v1", tags=["bounds"])
+router = APIRouter(prefix="/v1", tags=["bounds"], dependencies=[Depends(get_tenant)])
 
 
 @router.post(

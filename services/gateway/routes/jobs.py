@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
-from services.gateway.deps import RqDep, SettingsDep, StoreDep
+from services.gateway.deps import RqDep, SettingsDep, StoreDep, TenantDep
 from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.submission import submit_job
 from shared.errors import Conflict, NotFound
 from shared.report import render_report
+from shared.queues import drop_chunks
 from shared.results import build_results
 from shared.schemas import (
     JobAccepted,
@@ -22,23 +23,28 @@ from shared.schemas import (
     Sample,
     SamplesPage,
 )
-from shared.store import ACTIVE, Store
+from shared.store import ACTIVE, JobRecord, Store
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=202, summary="Submit an evaluation job")
 def create_job(
-    body: JobCreate, response: Response, store: StoreDep, rq: RqDep, settings: SettingsDep
+    body: JobCreate,
+    response: Response,
+    store: StoreDep,
+    rq: RqDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
 ) -> JobAccepted:
-    job_id = submit_job(body, store=store, rq=rq, settings=settings)
+    job_id = submit_job(body, store=store, rq=rq, settings=settings, tenant=tenant)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     return JobAccepted(id=job_id, status=JobStatus.queued)
 
 
 @router.get("/{job_id}", summary="Status and progress of a job")
-def get_job(job_id: str, store: StoreDep) -> JobView:
-    return store.get_job(job_id).view()
+def get_job(job_id: str, store: StoreDep, tenant: TenantDep) -> JobView:
+    return store.get_job(job_id, tenant=tenant).view()
 
 
 @router.get(
@@ -46,12 +52,12 @@ def get_job(job_id: str, store: StoreDep) -> JobView:
     summary="Per-prompt bounds and a summary (once succeeded; partial once cancelled)",
     response_model_by_alias=True,
 )
-def get_results(job_id: str, store: StoreDep) -> JobResults:
-    return _results(job_id, store)
+def get_results(job_id: str, store: StoreDep, tenant: TenantDep) -> JobResults:
+    return _results(store.get_job(job_id, tenant=tenant), store)
 
 
-def _results(job_id: str, store: Store) -> JobResults:
-    job = store.get_job(job_id)
+def _results(job: JobRecord, store: Store) -> JobResults:
+    job_id = job.id
     if job.status == JobStatus.succeeded:
         results = store.results(job_id)
         if results is not None:
@@ -70,9 +76,9 @@ def _results(job_id: str, store: Store) -> JobResults:
     summary="A self-contained HTML report with tables and plots (once results exist)",
     response_class=HTMLResponse,
 )
-def get_report(job_id: str, store: StoreDep) -> HTMLResponse:
-    results = _results(job_id, store)
-    job = store.get_job(job_id)
+def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
+    job = store.get_job(job_id, tenant=tenant)
+    results = _results(job, store)
     index = {p.id: i for i, p in enumerate(job.spec.prompts)}
     scores = [
         [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())] for p in results.prompts
@@ -84,11 +90,12 @@ def get_report(job_id: str, store: StoreDep) -> HTMLResponse:
 def get_samples(
     job_id: str,
     store: StoreDep,
+    tenant: TenantDep,
     prompt_id: Annotated[str, Query(min_length=1, max_length=256, description="The prompt's id.")],
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="First sample index.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most samples returned.")] = 100,
 ) -> SamplesPage:
-    job = store.get_job(job_id)
+    job = store.get_job(job_id, tenant=tenant)
     ids = [p.id for p in job.spec.prompts]
     if prompt_id not in ids:
         raise NotFound(f"prompt_id: job {job_id} has no prompt {prompt_id!r}", param="prompt_id")
@@ -104,9 +111,33 @@ def get_samples(
     return SamplesPage(samples=samples, total=store.count_texts(job_id, index))
 
 
-@router.delete("/{job_id}", summary="Cancel a job that has not finished")
-def cancel_job(job_id: str, store: StoreDep) -> JobView:
-    job = store.get_job(job_id)
-    if store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE) is None:
-        raise Conflict(f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled", param="id")
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a job that has not finished; with purge=true, also delete all its data",
+    responses={204: {"description": "Purged: the job and its data are gone"}},
+)
+def cancel_job(
+    job_id: str,
+    store: StoreDep,
+    rq: RqDep,
+    tenant: TenantDep,
+    purge: Annotated[
+        bool, Query(description="Delete the job's record, draws and results as well.")
+    ] = False,
+) -> Any:
+    job = store.get_job(job_id, tenant=tenant)
+    chunk_ids = [c.chunk_id for c in store.chunk_plan(job_id)]
+    if purge:
+        store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE)
+        drop_chunks(rq, job_id, chunk_ids, delete=True)
+        store.delete_job(job_id)
+        return Response(status_code=204)
+    cancelled = store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE)
+    drop_chunks(rq, job_id, chunk_ids, delete=False)
+    if cancelled is None:
+        raise Conflict(
+            f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled "
+            "(use ?purge=true to delete its data)",
+            param="id",
+        )
     return store.get_job(job_id).view()

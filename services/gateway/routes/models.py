@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from services.gateway.deps import SettingsDep, StoreDep
+from services.gateway.deps import SettingsDep, StoreDep, get_tenant
 from shared.schemas import ModelList
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(get_tenant)])
 
 
 @router.get("/models", summary="Models that live sampler workers serve")
