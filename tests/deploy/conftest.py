@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deploy_helpers import ROOT, Stage, load_yaml, parse_dockerfile
+
+from tests.deploy.deploy_helpers import ROOT, Stage, load_yaml, parse_dockerfile
 
 
 @pytest.fixture(scope="session")

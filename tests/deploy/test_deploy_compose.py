@@ -14,7 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from deploy_helpers import ROOT, Stage
+
+from tests.deploy.deploy_helpers import ROOT, Stage
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}; `$$` is a literal $.
 _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")

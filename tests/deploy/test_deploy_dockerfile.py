@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_helpers import ROOT, Stage
+
+from tests.deploy.deploy_helpers import ROOT, Stage
 
 FINAL_TARGETS = ("gateway", "scorer", "sampler-gpu", "sampler-cpu")
 

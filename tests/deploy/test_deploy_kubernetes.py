@@ -12,10 +12,10 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from deploy_helpers import KUBE_DIR, load_yaml, load_yaml_all
-from keda_schema import SCHEMAS as KEDA_SCHEMAS
 
 from shared import keys
+from tests.deploy.deploy_helpers import KUBE_DIR, load_yaml, load_yaml_all
+from tests.deploy.keda_schema import SCHEMAS as KEDA_SCHEMAS
 
 # The oldest minor we claim (1.33, in support until mid 2026 on most managed clusters), the one
 # the docs name, and the newest schema set the installed kubernetes-validate ships.
