@@ -6,16 +6,16 @@ import math
 
 import numpy as np
 import pytest
-from tests.stats.reference_values import CONBO, ROWS_ON_GRID, SURVIVAL_THRESHOLDS, grid_row
 
 from shared.stats import bound_rows, dkw_epsilon
 from shared.stats.dkw import anderson_lower_sorted, anderson_upper_sorted
+from tests.stats.reference_values import CONBO, ROWS_ON_GRID, SURVIVAL_THRESHOLDS, grid_row
 
 ALPHAS = (0.05, 0.01)
 
 
 def note_formula_upper(x: np.ndarray, eps: float) -> float:
-    """docs: upper = 1 - sum_i (x_(i+1) - x_(i)) max(i/n - eps, 0), x_(n+1) = 1, written as a loop."""
+    """upper = 1 - sum_i (x_(i+1) - x_(i)) max(i/n - eps, 0), x_(n+1) = 1, as a plain loop."""
     xs = sorted(x.tolist()) + [1.0]
     n = len(x)
     return 1.0 - sum((xs[i] - xs[i - 1]) * max(i / n - eps, 0.0) for i in range(1, n + 1))
