@@ -26,7 +26,7 @@ def hf_greedy(model_path: Path, prompt: str, max_tokens: int) -> str:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     ids = tok(prompt, return_tensors="pt").input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False)
@@ -69,7 +69,10 @@ def test_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
             assert indices == list(range(64))  # exactly n draws, distinct indices
             rows.append([s["score"] for s in page["samples"]])
             assert prompt["n"] == 64
-            assert prompt["greedy"]["text"] == hf_greedy(stack.model_path, spec["prompt"], 12)
+            # vLLM's incremental detokenizer holds back a trailing incomplete UTF-8 sequence
+            # that a one-shot decode renders as U+FFFD; the tokens are the same.
+            expected = hf_greedy(stack.model_path, spec["prompt"], 12).rstrip("\ufffd")
+            assert prompt["greedy"]["text"].rstrip("\ufffd") == expected
 
     # The reported bounds are exactly what `probeval bounds` computes from the stored scores.
     scores_file = tmp_path / "scores.json"
