@@ -97,7 +97,7 @@ class VllmEngine:
                 4096, settings.engine_max_model_len or _config_context_length(model_path) or 0
             )
 
-        self._llm = LLM(
+        self._llm: Any = LLM(
             model=model_path,
             dtype=settings.engine_dtype,
             max_model_len=settings.engine_max_model_len,
@@ -120,6 +120,8 @@ class VllmEngine:
         """
         if not requests:
             return []
+        if self._llm is None:
+            raise RuntimeError("the engine is closed")
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -148,6 +150,12 @@ class VllmEngine:
                 )
             results.append(completions)
         return results
+
+    def close(self) -> None:
+        """Stop vLLM's engine process and free its memory; the engine is unusable afterwards."""
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
 
     def _encode(self, index: int, prompt: str) -> list[int]:
         ids: list[int] = self._tokenizer.encode(prompt)
