@@ -52,6 +52,23 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(10.0, description="Seconds between worker heartbeats.")
     worker_ttl_s: float = Field(45.0, description="A worker silent this long is considered dead.")
 
+    # Crash safety (docs/RELIABILITY.md): a worker's watchdog thread extends the RQ
+    # started-registry entry of its running chunk to now + abandon_after_s every
+    # abandon_after_s / 4 seconds, and every worker cleans the registries of all probeval queues
+    # as often. A chunk whose worker died (kill -9, OOM, lost node) is therefore re-queued, as one
+    # of its attempts, at most 1.25 x abandon_after_s (+1 s of RQ's whole-second scores) after its
+    # last heartbeat, provided any worker is alive.
+    abandon_after_s: float = Field(
+        60.0,
+        ge=2.0,
+        le=3_600.0,
+        description="A running chunk without a heartbeat this long is abandoned and re-queued "
+        "(bound: detection within 1.25 x this value). Default 60 s; allowed 2..3600.",
+    )
+    reconnect_max_s: float = Field(
+        30.0, ge=0.5, le=600.0, description="Longest back-off between a worker's reconnects."
+    )
+
     # Sampler engine (vLLM)
     engine_dtype: str = Field("auto", description="vLLM dtype (auto, bfloat16, float16, float32).")
     engine_max_model_len: int | None = Field(None, description="vLLM max_model_len.")

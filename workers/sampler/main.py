@@ -8,12 +8,10 @@ import socket
 import threading
 import uuid
 
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-
 from shared.config import Settings
 from shared.queues import sample_queue
 from workers import runtime
+from workers.supervision import chunk_worker, serve
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +60,13 @@ def run_sampler(model_path: str, name: str | None, settings: Settings, *, burst:
     heartbeat.beat()
     heartbeat.start()
     log.info("sampler %s serving model %s (%s)", worker_id, model, rt.engine.description)
-    # SimpleWorker runs jobs in this process: the engine (and vLLM's engine subprocess) is
-    # loaded once and never forked.
-    worker = SimpleWorker(
-        [sample_queue(rt.rq, model)], connection=rt.rq, serializer=JSONSerializer, name=worker_id
-    )
+    # Chunks run in this process (a SimpleWorker): the engine (and vLLM's engine subprocess) is
+    # loaded once and never forked. ``serve`` restarts the work loop after a Redis outage
+    # without reloading the engine.
     try:
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        serve(
+            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings), worker_id, settings, rt.rq,
+            burst=burst,
+        )
     finally:
         heartbeat.stop()

@@ -6,12 +6,10 @@ import os
 import socket
 import uuid
 
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
-
 from shared.config import Settings
 from shared.queues import score_queue
 from workers import runtime
+from workers.supervision import chunk_worker, serve
 
 
 def run_scorer(settings: Settings, *, burst: bool = False) -> None:
@@ -19,8 +17,6 @@ def run_scorer(settings: Settings, *, burst: bool = False) -> None:
     runtime.install(rt)
     worker_id = f"scorer:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     # Scoring a chunk is short and needs no per-job isolation; running it in-process avoids a
-    # fork per chunk.
-    worker = SimpleWorker(
-        [score_queue(rt.rq)], connection=rt.rq, serializer=JSONSerializer, name=worker_id
-    )
-    worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    # fork per chunk. ``serve`` adds abandoned-chunk detection and reconnects (supervision.py).
+    make = chunk_worker([score_queue(rt.rq)], rt.rq, settings)
+    serve(make, worker_id, settings, rt.rq, burst=burst)

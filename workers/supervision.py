@@ -1,0 +1,185 @@
+"""Crash safety and reconnects for probeval's RQ workers (docs/RELIABILITY.md).
+
+Both worker kinds run chunks in-process (``SimpleWorker``): the sampler must never fork once its
+vLLM engine is loaded. RQ's forking ``Worker`` keeps a running job's StartedJobRegistry entry
+fresh from the parent while the work-horse runs (``maintain_heartbeats``); ``SimpleWorker`` has no
+parent to do that, so its entry would live for ``job_timeout + 60`` seconds and a chunk whose
+worker was killed would sit unnoticed for that long. Here:
+
+* ``ChunkWorker`` gives each execution a heartbeat TTL of ``abandon_after_s`` instead, and
+* ``Watchdog`` (a daemon thread) calls RQ's own ``maintain_heartbeats`` for the running chunk
+  every ``abandon_after_s / 4`` seconds, and as often runs RQ's ``StartedJobRegistry.cleanup``
+  (plus the intermediate-queue cleanup) on every probeval queue. Cleanup treats an entry whose
+  score has passed as abandoned: it calls the failure callback, then re-queues the chunk while it
+  has retries left (the killed run counts as an attempt) or records it as failed, and
+  ``workers.failures.chunk_failed`` then fails the probeval job with a stored error.
+* ``serve`` restarts RQ's work loop with exponential back-off when it ends because Redis went
+  away (RQ logs "unhandled exception, quitting" and returns), without reloading the engine.
+
+A SIGTERM lets the running chunk finish (RQ's warm shutdown), then the worker exits; a second
+SIGTERM or SIGINT interrupts the chunk, which RQ then re-queues as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+from rq.timeouts import BaseDeathPenalty
+
+from shared import keys
+from shared.config import Settings
+from shared.queues import sample_queue, score_queue
+
+log = logging.getLogger(__name__)
+
+
+class _NoDeathPenalty(BaseDeathPenalty):
+    """Failure callbacks run from the watchdog thread, where RQ's SIGALRM timeout cannot work;
+    ``chunk_failed`` is one short Redis write."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class ChunkWorker(SimpleWorker):
+    """A ``SimpleWorker`` whose running chunk is abandoned ``abandon_after_s`` after its last
+    heartbeat (not ``job_timeout + 60`` s), and which remembers a stop request."""
+
+    abandon_after_s: float = 60.0
+
+    def __init__(self, *args: Any, abandon_after_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.abandon_after_s = abandon_after_s
+        self.stop_requested = False
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return max(1, math.ceil(self.abandon_after_s))
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
+
+def probeval_queues(conn: redis.Redis, models: Sequence[str]) -> list[Queue]:
+    """The score queue and the sample queue of every model a sampler ever registered."""
+    return [score_queue(conn), *(sample_queue(conn, m) for m in models)]
+
+
+def registered_models(conn: redis.Redis) -> list[str]:
+    return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in conn.hkeys(keys.MODELS))
+
+
+def clean_abandoned(
+    conn: redis.Redis, queues: Sequence[Queue], worker: ChunkWorker | None, lease_s: float
+) -> None:
+    """RQ's abandoned-job handling for ``queues``, one cleaner per queue at a time (RQ's
+    maintenance-lock key, with a lease that expires if its holder dies)."""
+    for queue in queues:
+        if not conn.set(queue.registry_cleaning_key, 1, nx=True, ex=max(1, math.ceil(lease_s))):
+            continue
+        try:
+            StartedJobRegistry(queue=queue, death_penalty_class=_NoDeathPenalty).cleanup()
+            if worker is not None:
+                queue.intermediate_queue.cleanup(worker, queue)
+        finally:
+            conn.delete(queue.registry_cleaning_key)
+
+
+class Watchdog(threading.Thread):
+    """Heartbeats the running chunk and cleans abandoned chunks of every probeval queue."""
+
+    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
+        super().__init__(name="probeval-watchdog", daemon=True)
+        self.conn = conn
+        self.interval_s = settings.abandon_after_s / 4
+        self.worker: ChunkWorker | None = None
+        self.stopped = threading.Event()
+
+    def tick(self) -> None:
+        worker = self.worker
+        if worker is not None:
+            for execution in list(worker.executions.values()):
+                worker.maintain_heartbeats(execution.job, execution)
+        queues = probeval_queues(self.conn, registered_models(self.conn))
+        clean_abandoned(self.conn, queues, worker, self.interval_s)
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception as exc:  # Redis down: keep trying; nothing here may kill the thread
+                log.warning("watchdog tick failed: %s", exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def serve(
+    make_worker: Callable[[str], ChunkWorker],
+    name: str,
+    settings: Settings,
+    conn: redis.Redis,
+    *,
+    burst: bool = False,
+) -> None:
+    """Run RQ's work loop until a stop request (or, with ``burst``, an empty queue); restart it
+    with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason."""
+    watchdog = Watchdog(conn, settings)
+    watchdog.start()
+    delay = 1.0
+    restarts = 0
+    try:
+        while True:
+            started = time.monotonic()
+            worker: ChunkWorker | None = None
+            try:
+                # A fresh name per restart: RQ refuses a name whose record is still alive.
+                worker = make_worker(name if restarts == 0 else f"{name}.{restarts}")
+                watchdog.worker = worker
+                worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+            except StopRequested:
+                return
+            except (redis.RedisError, OSError) as exc:
+                log.warning("worker loop: Redis unavailable: %s", exc)
+            finally:
+                watchdog.worker = None
+            if burst or (worker is not None and worker.stop_requested):
+                return
+            if time.monotonic() - started > 60:
+                delay = 1.0
+            restarts += 1
+            log.warning("worker loop ended; restarting in %.1f s (restart %d)", delay, restarts)
+            try:
+                time.sleep(delay)
+            except StopRequested:  # SIGTERM during the back-off: RQ's handler is still installed
+                return
+            delay = min(delay * 2, settings.reconnect_max_s)
+    finally:
+        watchdog.stop()
+
+
+def chunk_worker(
+    queues: Sequence[Queue], conn: redis.Redis, settings: Settings
+) -> Callable[[str], ChunkWorker]:
+    """A factory of ``ChunkWorker``s on ``queues`` (``serve`` makes a new one per restart)."""
+    def make(name: str) -> ChunkWorker:
+        return ChunkWorker(
+            list(queues), connection=conn, serializer=JSONSerializer, name=name,
+            abandon_after_s=settings.abandon_after_s,
+        )
+
+    return make
