@@ -161,7 +161,17 @@ def _groups(rows: RowsLike, name: str) -> tuple[IntArray, list[tuple[IntArray, F
                 ) from None
         raise InvalidInput(f"{name} must hold only numbers in [0, 1]", param=name) from None
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    check_scores_in_range(flat, row_starts=starts, name=name)
+    bad = ~((flat >= 0.0) & (flat <= 1.0))
+    if bad.any():
+        pos = int(np.argmax(bad))
+        row = int(np.searchsorted(starts, pos, side="right")) - 1
+        col = pos - int(starts[row])
+        value = rows[row][col]
+        if value is None:  # np.fromiter turns None into NaN; say what the caller sent
+            raise InvalidInput(
+                f"{name}[{row}][{col}] is null; allowed: {SCORE_RANGE}", param=f"{name}[{row}]"
+            )
+        check_scores_in_range(flat, row_starts=starts, name=name)
     groups = []
     for n in np.unique(lengths):
         idx = np.flatnonzero(lengths == n)

@@ -100,7 +100,7 @@ def binary_mixture_sequence(x: ArrayLike, *, alpha: float) -> ConfidenceSequence
     not_binary = (row != 0.0) & (row != 1.0)
     if not_binary.any():
         j = int(np.argmax(not_binary))
-        raise InvalidInput(f"x[{j}] is {row[j]!r}; allowed: exactly 0 or 1", param=f"x[{j}]")
+        raise InvalidInput(f"x[{j}] is {float(row[j])!r}; allowed: exactly 0 or 1", param=f"x[{j}]")
     n = row.size
     t = np.arange(1, n + 1, dtype=np.float64)
     s = np.cumsum(row)

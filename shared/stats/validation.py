@@ -42,7 +42,7 @@ def check_levels(values: Sequence[float] | FloatArray, *, name: str) -> FloatArr
     if bad.any():
         i = int(np.argmax(bad))
         raise InvalidInput(
-            f"{name}[{i}] is {arr[i]!r}; allowed: {SCORE_RANGE}", param=f"{name}[{i}]"
+            f"{name}[{i}] is {float(arr[i])!r}; allowed: {SCORE_RANGE}", param=f"{name}[{i}]"
         )
     return arr
 

@@ -15,9 +15,11 @@ and ``C_2`` the same for Q_n^2:
 
 and ``dVar/dh = -2 (q+ - q-) g(h)`` with ``q-+ = Q_n(h -+ eps)`` and
 ``g(h) = (q- + q+) / 2 - S_1(h)``. g is non-decreasing (both quantiles rise, S_1 falls), so
-Var(G_h) rises while g < 0 and falls after: the maximiser is ``h* = inf{h : g(h) >= 0}``, found by
-bisection on h (52 halvings, each O(rows)). Atoms at exactly 0 and 1 are part of U and L, so mass
-at the ends of [0, 1] is accounted for (the reference library drops the one at 0).
+Var(G_h) rises while g < 0 and falls after: the maximiser is ``h* = inf{h : g(h) >= 0}``. The
+quantiles only jump at h = j/n +- eps, so a binary search over those ~2n levels (O(log n) steps,
+each O(rows)) finds the piece, inside which g is linear and h* is solved for exactly. Atoms at
+exactly 0 and 1 are part of U and L, so mass at the ends of [0, 1] is accounted for (the
+reference library drops the one at 0).
 
 The result never exceeds the Popoviciu cap ``max mu (1 - mu)`` over the two-sided Anderson mean
 interval (every G_h has its mean inside it); we also apply the cap explicitly.
@@ -32,8 +34,6 @@ from shared.stats.dkw import anderson_lower_sorted, anderson_upper_sorted
 
 FloatArray = NDArray[np.float64]
 
-_BISECTIONS = 52  # halves [0, 1] down to 2**-52: below float spacing near 1
-
 
 class _QuantileIntegrals:
     """C_1, C_2 and right-continuous Q_n for sorted rows, evaluated at one level per row."""
@@ -41,9 +41,16 @@ class _QuantileIntegrals:
     def __init__(self, xs: FloatArray) -> None:
         self.xs = xs
         self.rows, self.n = xs.shape
-        zeros = np.zeros((self.rows, 1))
-        self.cum1 = np.concatenate([zeros, np.cumsum(xs, axis=1) / self.n], axis=1)
-        self.cum2 = np.concatenate([zeros, np.cumsum(xs * xs, axis=1) / self.n], axis=1)
+        # Prefix sums with a leading 0 column, written in place (no concatenate copies).
+        self.cum1 = np.empty((self.rows, self.n + 1))
+        self.cum1[:, 0] = 0.0
+        np.cumsum(xs, axis=1, out=self.cum1[:, 1:])
+        self.cum1 /= self.n
+        self.cum2 = np.empty((self.rows, self.n + 1))
+        self.cum2[:, 0] = 0.0
+        np.multiply(xs, xs, out=self.cum2[:, 1:])
+        np.cumsum(self.cum2[:, 1:], axis=1, out=self.cum2[:, 1:])
+        self.cum2 /= self.n
         self.idx = np.arange(self.rows)
 
     def _index(self, v: FloatArray) -> NDArray[np.intp]:
@@ -79,24 +86,54 @@ def _moments(qi: _QuantileIntegrals, h: FloatArray, eps: float) -> tuple[FloatAr
     return lo1 + top1 - hi1, lo2 + top2 - hi2
 
 
+def _breakpoints(n: int, eps: float) -> FloatArray:
+    """Levels h where Q_n(h - eps) or Q_n(h + eps) may jump: j/n +- eps, plus 0 and 1."""
+    j = np.arange(n + 1, dtype=np.float64) / n
+    h = np.concatenate([[0.0, 1.0], j + eps, j - eps])
+    h = np.unique(h[(h >= 0.0) & (h <= 1.0)])
+    return h
+
+
 def band_variance_upper_sorted(xs: FloatArray, eps: float) -> FloatArray:
     """Exact ``sup Var_F`` over CDFs F with ``|F - F_n| <= eps`` on [0, 1], per sorted row."""
-    rows = xs.shape[0]
+    rows, n = xs.shape
     qi = _QuantileIntegrals(xs)
-    lo = np.zeros(rows)
-    hi = np.ones(rows)
-    for _ in range(_BISECTIONS):
-        mid = 0.5 * (lo + hi)
-        s1, _s2 = _moments(qi, mid, eps)
-        g = 0.5 * (qi.quantile_right(mid - eps) + qi.quantile_right(mid + eps)) - s1
-        up = g >= 0.0
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
+    h = _breakpoints(n, eps)
+
+    def g(level: FloatArray) -> FloatArray:
+        s1, _s2 = _moments(qi, level, eps)
+        return 0.5 * (qi.quantile_right(level - eps) + qi.quantile_right(level + eps)) - s1
+
+    # Binary search over breakpoints for the last k with g(h_k) < 0 (g is non-decreasing);
+    # k = -1 means g >= 0 from h = 0 on, so the maximiser is h = 0.
+    lo = np.full(rows, -1, dtype=np.intp)
+    hi = np.full(rows, h.size, dtype=np.intp)
+    while True:
+        open_ = hi - lo > 1
+        if not open_.any():
+            break
+        mid = np.where(open_, (lo + hi) // 2, 0)
+        neg = g(h[np.clip(mid, 0, h.size - 1)]) < 0.0
+        lo = np.where(open_ & neg, mid, lo)
+        hi = np.where(open_ & ~neg, mid, hi)
+    k = np.clip(lo, 0, h.size - 1)
+    left = h[k]
+    right = h[np.minimum(k + 1, h.size - 1)]
+    # Inside the piece both quantiles are constant, g is linear with slope q+ - q-, and the
+    # maximiser is where it crosses 0 (or the right end, where g jumps over 0).
+    centre = 0.5 * (left + right)
+    q_minus = qi.quantile_right(centre - eps)
+    q_plus = qi.quantile_right(centre + eps)
+    slope = q_plus - q_minus
+    g_left = 0.5 * (q_minus + q_plus) - _moments(qi, left, eps)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.where(slope > 0.0, left - g_left / slope, right)
+    star = np.where(lo < 0, 0.0, np.clip(cross, left, right))
     best = np.zeros(rows)
-    # Var(G_h) is continuous in h; take the larger of the two ends of the final bracket (and the
-    # band's edges h = 0, 1, which covers degenerate rows) so rounding cannot pick the wrong one.
-    for h in (lo, hi, np.zeros(rows), np.ones(rows)):
-        s1, s2 = _moments(qi, h, eps)
+    # Var(G_h) is continuous in h: also take the piece's ends (and h = 0, 1 for degenerate
+    # rows), so that rounding in locating the piece cannot cost the maximum.
+    for level in (star, left, right, np.zeros(rows), np.ones(rows)):
+        s1, s2 = _moments(qi, level, eps)
         best = np.maximum(best, s2 - s1 * s1)
     return best
 
