@@ -87,6 +87,7 @@ RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
 FROM runtime-base AS gateway
 COPY --from=app-base /opt/venv /opt/venv
 USER 10001:10001
+# Beyond loopback the gateway starts only with API keys (PROBEVAL_API_KEYS or _FILE, at run time).
 ENV PROBEVAL_HOST=0.0.0.0 \
     PROBEVAL_PORT=8000
 EXPOSE 8000

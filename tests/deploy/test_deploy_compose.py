@@ -109,7 +109,9 @@ def test_validates_against_the_compose_specification(compose: dict[str, Any]) ->
 
 
 def test_validates_after_interpolation(compose: dict[str, Any]) -> None:
-    resolved = interpolate(compose, {**env_example(), "REDIS_PASSWORD": "x" * 48})
+    resolved = interpolate(
+        compose, {**env_example(), "REDIS_PASSWORD": "x" * 48, "PROBEVAL_API_KEYS": "t:k"}
+    )
     errors = list(_validator().iter_errors(resolved))
     assert not errors, [e.message for e in errors]
 
@@ -160,9 +162,13 @@ def test_everything_waits_for_a_healthy_redis(compose: dict[str, Any]) -> None:
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", name
 
 
-def test_gateway_is_published(compose: dict[str, Any]) -> None:
-    (port,) = interpolate(compose["services"]["gateway"]["ports"], env_example())
+def test_gateway_is_published_and_keyed(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["gateway"]
+    (port,) = interpolate(gateway["ports"], env_example())
     assert port == "127.0.0.1:8000:8000"
+    # `probeval gateway` refuses a non-loopback bind without API keys.
+    assert gateway["environment"]["PROBEVAL_HOST"] == "0.0.0.0"
+    assert gateway["environment"]["PROBEVAL_API_KEYS"].startswith("${PROBEVAL_API_KEYS:?")
 
 
 def test_scorers_have_a_replica_count(compose: dict[str, Any]) -> None:
@@ -245,11 +251,14 @@ def test_every_variable_is_listed_in_env_example(compose: dict[str, Any]) -> Non
 
 def test_required_settings_fail_with_a_message(compose: dict[str, Any]) -> None:
     required = {name for name, ops in variables(compose).items() if ":?" in ops}
-    assert required == {"REDIS_PASSWORD"}
+    assert required == {"REDIS_PASSWORD", "PROBEVAL_API_KEYS"}
     env = env_example()
-    assert env["REDIS_PASSWORD"] == "", ".env.example must not ship a password"
+    for name in required:
+        assert env[name] == "", f".env.example must not ship a value for {name}"
     with pytest.raises(MissingRequired, match="REDIS_PASSWORD: set REDIS_PASSWORD in .env"):
         interpolate(compose, env)
+    with pytest.raises(MissingRequired, match="PROBEVAL_API_KEYS: set PROBEVAL_API_KEYS"):
+        interpolate(compose, {**env, "REDIS_PASSWORD": "x"})
 
 
 def test_only_settings_every_profile_needs_are_required(compose: dict[str, Any]) -> None:
@@ -259,4 +268,4 @@ def test_only_settings_every_profile_needs_are_required(compose: dict[str, Any])
         if service.get("profiles"):
             for name, ops in variables(service).items():
                 if ":?" in ops or "?" in ops:
-                    assert name == "REDIS_PASSWORD", name
+                    assert name in ("REDIS_PASSWORD", "PROBEVAL_API_KEYS"), name
