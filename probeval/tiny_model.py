@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["VOCAB_SIZE", "CONTEXT_LENGTH", "build_tiny_model", "weights_sha256"]
 
@@ -53,7 +54,7 @@ They have been working on this project for three years, and the results are fina
 """
 
 
-def _build_tokenizer() -> object:
+def _build_tokenizer() -> Any:
     """A byte-level BPE ``PreTrainedTokenizerFast`` with exactly ``VOCAB_SIZE`` tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -78,7 +79,8 @@ def _build_tokenizer() -> object:
         pair=f"{BOS} $A {BOS} $B",
         special_tokens=[(BOS, tok.token_to_id(BOS))],
     )
-    return PreTrainedTokenizerFast(
+    tokenizer_cls: Any = PreTrainedTokenizerFast  # untyped in transformers
+    return tokenizer_cls(
         tokenizer_object=tok,
         bos_token=BOS,
         eos_token=EOS,
@@ -111,9 +113,9 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
         num_attention_heads=2,  # head size 64: supported by every vLLM attention backend
         num_key_value_heads=2,
         max_position_embeddings=CONTEXT_LENGTH,
-        bos_token_id=tokenizer.bos_token_id,  # type: ignore[attr-defined]
-        eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
-        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
         # vLLM's "auto" dtype runs float32 checkpoints in bfloat16 on CPU (with one warning per
         # tensor); storing bfloat16 gives the same numbers without the noise.
@@ -122,10 +124,11 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     # Initialise under a private generator state so the caller's RNG is left as it was.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        model_cls: Any = LlamaForCausalLM  # untyped in transformers
+        model = model_cls(config).to(torch.bfloat16)
     model.eval()
     model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(out)
     return out
 
 

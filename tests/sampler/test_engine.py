@@ -94,10 +94,10 @@ def test_seed_of_draw_i_is_seed_plus_i(engine: GenerationEngine) -> None:
 
 def test_too_long_prompt_is_invalid_input_and_engine_survives(engine: GenerationEngine) -> None:
     reqs = [request("fine", 2), request("hello " * 3000, 2)]
-    with pytest.raises(PromptTooLong, match=r"prompt 1 \('hello hello") as caught:
+    with pytest.raises(PromptTooLong, match=r"prompt 'hello hello.*' is \d+ tokens") as caught:
         engine.generate(reqs)
     assert isinstance(caught.value, InvalidInput)
-    assert caught.value.param == "prompts[1]"
+    assert (caught.value.param, caught.value.request_index) == ("prompt", 1)
     assert [len(row) for row in engine.generate([request("fine", 2)])] == [2]
 
 

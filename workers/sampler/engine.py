@@ -97,7 +97,7 @@ class VllmEngine:
                 4096, settings.engine_max_model_len or _config_context_length(model_path) or 0
             )
 
-        self._llm: Any = LLM(
+        options.update(
             model=model_path,
             dtype=settings.engine_dtype,
             max_model_len=settings.engine_max_model_len,
@@ -105,8 +105,8 @@ class VllmEngine:
             tensor_parallel_size=settings.engine_tensor_parallel_size,
             enforce_eager=enforce_eager,
             seed=settings.engine_seed,
-            **options,
         )
+        self._llm: Any = LLM(**options)
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len: int = self._llm.llm_engine.model_config.max_model_len
         device = "cpu" if self._on_cpu else str(current_platform.device_type)
@@ -160,14 +160,16 @@ class VllmEngine:
     def _encode(self, index: int, prompt: str) -> list[int]:
         ids: list[int] = self._tokenizer.encode(prompt)
         if not ids:
-            raise InvalidInput(f"prompt {index} encodes to no tokens", param=f"prompts[{index}]")
+            raise InvalidInput(f"request {index}: the prompt encodes to no tokens", param="prompt")
         if len(ids) >= self.max_model_len:
-            preview = prompt[:_PROMPT_PREVIEW_CHARS] + ("..." if len(prompt) > 60 else "")
+            cut = len(prompt) > _PROMPT_PREVIEW_CHARS
+            preview = prompt[:_PROMPT_PREVIEW_CHARS] + ("..." if cut else "")
             raise PromptTooLong(
-                f"prompt {index} ({preview!r}) is {len(ids)} tokens; the model's context is "
+                f"prompt {preview!r} is {len(ids)} tokens; the model's context is "
                 f"{self.max_model_len} tokens, which must hold the prompt and at least one "
                 "generated token",
-                param=f"prompts[{index}]",
+                param="prompt",
+                request_index=index,
             )
         return ids
 

@@ -59,7 +59,17 @@ class Completion:
 
 
 class PromptTooLong(InvalidInput):
-    """A prompt (plus at least one generated token) does not fit the model's context."""
+    """A prompt (plus at least one generated token) does not fit the model's context.
+
+    ``request_index`` is the position of the offending request in the ``generate`` call, so a
+    caller can name the prompt in its own terms (e.g. ``prompts[7]`` of a job).
+    """
+
+    def __init__(
+        self, message: str, *, param: str | None = "prompt", request_index: int | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.request_index = request_index
 
 
 @runtime_checkable
