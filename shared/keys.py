@@ -95,15 +95,3 @@ METRICS_DRAWS_SCORED = f"{PREFIX}:metrics:draws-scored"  # hash: model -> draws 
 # Hash: job status -> jobs. Active statuses (queued, running) are current counts; terminal ones
 # (succeeded, failed, cancelled) only ever grow: jobs that reached them.
 METRICS_JOBS_BY_STATUS = f"{PREFIX}:metrics:jobs-by-status"
-
-
-# ---------------------------------------------------------------------------------------------
-# Metrics (issue 6): counters the workers add to and the gateway's GET /metrics reads
-# (shared/metrics.py). Cluster-wide totals, kept in Redis so that they outlive worker processes.
-# ---------------------------------------------------------------------------------------------
-METRICS_DRAWS_GENERATED = f"{PREFIX}:metrics:draws-generated"  # hash: model -> draws generated
-METRICS_TOKENS_GENERATED = f"{PREFIX}:metrics:tokens-generated"  # hash: model -> tokens generated
-METRICS_DRAWS_SCORED = f"{PREFIX}:metrics:draws-scored"  # hash: model -> draws scored
-# Hash: job status -> jobs. Active statuses (queued, running) are current counts; terminal ones
-# (succeeded, failed, cancelled) only ever grow: jobs that reached them.
-METRICS_JOBS_BY_STATUS = f"{PREFIX}:metrics:jobs-by-status"
