@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaincinv
 
 from shared.errors import InvalidInput
 from shared.stats.validation import check_alpha
@@ -43,6 +42,10 @@ def clopper_pearson(k: ArrayLike, n: ArrayLike, *, alpha: float) -> BinomialBoun
     if ((k_arr < 0) | (k_arr > n_arr)).any():
         i = int(np.argmax((k_arr < 0) | (k_arr > n_arr)))
         raise InvalidInput(f"k[{i}] = {k_arr[i]}; allowed: 0 <= k <= n", param=f"k[{i}]")
+    # Imported here: scipy.special adds a few hundred ms to every `probeval bounds` start, and
+    # only rows of exact 0/1 scores need it.
+    from scipy.special import betaincinv
+
     kf = k_arr.astype(np.float64)
     nf = n_arr.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
