@@ -1,0 +1,232 @@
+"""Draws per second through the whole service vs a direct ``LLM.generate`` on the same model.
+
+    .venv/bin/python bench/sampling_overhead.py [--model DIR] [--prompts 8] [-n 512]
+        [--max-tokens 32] [--repeats 3]
+
+Both sides get the same prompts and sampling parameters (temperature 1, top_p 1, no seed) and
+run one after the other on this machine:
+- direct: one process loads ``vllm.LLM`` with the engine options ``VllmEngine`` uses and warms
+  up; each timed run is one ``LLM.generate`` call (P prompts, ``SamplingParams(n=...)``);
+- service: a private redis-server, the gateway, one sampler and one scorer (started like
+  ``probeval up``); each timed run is one job submitted over HTTP and timed from POST to
+  ``succeeded`` as seen by a client polling every 50 ms, so it includes queueing, storing every
+  draw, scoring every draw and the bounds.
+Both engines stay loaded and the timed runs alternate (service, then direct), so each pair sees
+the same machine load; this machine is shared and noisy. Draws per second are draws / wall time.
+The per-stage times of the service come from RQ's own job records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT = (
+    "The river runs past the old mill and under the stone bridge before it reaches the sea, "
+    "and the farmers bring apples number {i} to the market."
+)
+
+
+def direct_child(model: str, prompts: int, n: int, max_tokens: int) -> None:
+    """Runs in a child process (it imports vllm): one timed ``LLM.generate`` per stdin line."""
+    from vllm import LLM, SamplingParams
+    from vllm.platforms import current_platform
+
+    from bench.sampling_direct import default_llm_options
+
+    llm = LLM(model=model, seed=0, **default_llm_options(current_platform.is_cpu()))
+    texts = [PROMPT.format(i=i) for i in range(prompts)]
+    params = SamplingParams(n=n, temperature=1.0, top_p=1.0, max_tokens=max_tokens)
+    llm.generate(texts, SamplingParams(n=8, max_tokens=4), use_tqdm=False)  # warm-up
+    print(json.dumps({"ready": True}), flush=True)
+    for _ in sys.stdin:
+        started = time.perf_counter()
+        outs = llm.generate(texts, params, use_tqdm=False)
+        elapsed = time.perf_counter() - started
+        draws = sum(len(o.outputs) for o in outs)
+        tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+        print(json.dumps({"seconds": elapsed, "draws": draws, "tokens": tokens}), flush=True)
+
+
+class Direct:
+    """The direct engine, loaded once in its own process and timed on request."""
+
+    def __init__(self, model: str, prompts: int, n: int, max_tokens: int) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "direct",
+                "--model",
+                model,
+                "--prompts",
+                str(prompts),
+                "-n",
+                str(n),
+                "--max-tokens",
+                str(max_tokens),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "VLLM_LOGGING_LEVEL": "ERROR"},
+        )
+        self._read()  # ready
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the direct engine process exited")
+            if line.startswith("{"):
+                return dict(json.loads(line))
+
+    def run(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def run_pairs(
+    model: str, prompts: int, n: int, max_tokens: int, repeats: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Alternate direct and service runs so both see the same machine load."""
+    import httpx
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from probeval.local import LocalStack, free_port
+    from shared.queues import chunk_job_ids, rq_connection
+
+    body = {
+        "model": "bench",
+        "prompts": [
+            {"id": f"p{i}", "prompt": PROMPT.format(i=i), "reference": "the old mill"}
+            for i in range(prompts)
+        ],
+        "sampling": {"n": n, "temperature": 1.0, "top_p": 1.0, "max_tokens": max_tokens},
+        "scorer": {"name": "rouge_l_recall"},
+        "greedy": False,
+    }
+    direct_runs: list[dict[str, Any]] = []
+    service_runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp)) as stack:
+        url = stack.redis()
+        base = stack.services(model, "bench", "127.0.0.1", free_port())
+        stack.wait_for_model(url, "bench")
+        rq = rq_connection(url)
+        engine = Direct(model, prompts, n, max_tokens)
+        try:
+            with httpx.Client(base_url=base, timeout=60) as c:
+                for i in range(repeats + 1):  # round 0 warms up the service
+                    job_body = body if i else {**body, "sampling": {**body["sampling"], "n": 8}}
+                    started = time.perf_counter()
+                    job_id = c.post("/v1/jobs", json=job_body).raise_for_status().json()["id"]
+                    while (view := c.get(f"/v1/jobs/{job_id}").json())["status"] not in (
+                        "succeeded",
+                        "failed",
+                    ):
+                        time.sleep(0.05)
+                    elapsed = time.perf_counter() - started
+                    assert view["status"] == "succeeded", view
+                    if i == 0:
+                        continue
+                    stages = {"sample": 0.0, "score": 0.0}
+                    ids = chunk_job_ids(job_id, list(range(64)))
+                    for job in Job.fetch_many(ids, connection=rq, serializer=JSONSerializer):
+                        if job is not None and job.started_at and job.ended_at:
+                            stage = job.id.rsplit("-", 1)[1]
+                            stages[stage] += (job.ended_at - job.started_at).total_seconds()
+                    service_runs.append(
+                        {
+                            "seconds": elapsed,
+                            "draws": view["progress"]["samples_done"],
+                            "sample_s": stages["sample"],
+                            "score_s": stages["score"],
+                        }
+                    )
+                    direct_runs.append(engine.run())
+        finally:
+            engine.close()
+    return direct_runs, service_runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model folder (default: a tiny random model built now)")
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("-n", type=int, default=512)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--child", choices=["direct"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "direct":
+        direct_child(args.model, args.prompts, args.n, args.max_tokens)
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            from probeval.tiny_model import build_tiny_model
+
+            model = str(build_tiny_model(Path(tmp) / "tiny-llama", seed=0))
+        direct_runs, service_runs = run_pairs(
+            model, args.prompts, args.n, args.max_tokens, args.repeats
+        )
+
+    def rate(run: dict[str, Any]) -> float:
+        return float(run["draws"]) / float(run["seconds"])
+
+    d_rates = [rate(r) for r in direct_runs]
+    s_rates = [rate(r) for r in service_runs]
+    print(
+        f"workload: {args.prompts} prompts x n={args.n} x max_tokens={args.max_tokens}, {args.repeats} repeats"
+    )
+    print(
+        "direct  draws/s: "
+        + ", ".join(f"{r:.0f}" for r in d_rates)
+        + f"  (median {statistics.median(d_rates):.0f})"
+    )
+    print(
+        "service draws/s: "
+        + ", ".join(f"{r:.0f}" for r in s_rates)
+        + f"  (median {statistics.median(s_rates):.0f})"
+    )
+    print(
+        f"ratio service/direct (medians): {statistics.median(s_rates) / statistics.median(d_rates):.3f}"
+    )
+    pairs = [s / d for s, d in zip(s_rates, d_rates, strict=True)]
+    print(
+        "paired ratios (service run / the direct run right after it): "
+        + ", ".join(f"{p:.3f}" for p in pairs)
+    )
+    for r in service_runs:
+        print(
+            f"  service job: wall {r['seconds']:.2f} s = sampling chunks {r['sample_s']:.2f} s + "
+            f"scoring chunks {r['score_s']:.2f} s + {r['seconds'] - r['sample_s'] - r['score_s']:.2f} s other"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
