@@ -158,7 +158,8 @@ class SamplingSpec(_Strict):
     """Decoding configuration D of the draws."""
 
     n: int = Field(1024, ge=1, description="Draws per prompt.")
-    temperature: float = Field(1.0, ge=0.0, le=100.0, description="Sampling temperature.")
+    # vLLM accepts temperatures in [0, 2]; 0 is greedy decoding.
+    temperature: float = Field(1.0, ge=0.0, le=2.0, description="Sampling temperature in [0, 2].")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     top_k: int = Field(0, ge=0, le=1_000_000, description="Top-k cut-off; 0 disables it.")
     max_tokens: int = Field(128, ge=1, description="Most generated tokens per draw.")

@@ -21,9 +21,9 @@ class FakeEngine:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         self.calls.append(list(requests))
-        for r in requests:
+        for i, r in enumerate(requests):
             if len(r.prompt) > self.max_prompt_chars:
-                raise PromptTooLong(f"prompt of {len(r.prompt)} chars is too long", param="prompt")
+                raise PromptTooLong(f"prompt of {len(r.prompt)} chars is too long", request_index=i)
         out = []
         for r in requests:
             if r.temperature == 0:

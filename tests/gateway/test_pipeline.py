@@ -124,11 +124,16 @@ def test_prompt_too_long_fails_the_job_with_a_readable_error(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
     install_runtime(settings, FakeEngine(max_prompt_chars=20), "tiny")
-    job_id = submit(client, prompts=[{"id": "long", "prompt": "x" * 50, "reference": "r"}])
+    prompts = [
+        {"id": "short", "prompt": "x", "reference": "r"},
+        {"id": "long", "prompt": "x" * 50, "reference": "r"},
+    ]
+    job_id = submit(client, prompts=prompts, greedy=False)
     drain(settings, "tiny")
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "failed"
     assert "too long" in view["error"]["message"]
+    assert view["error"]["param"] == "prompts[1].prompt"
 
 
 def test_a_chunk_that_keeps_raising_fails_the_job_after_retries(

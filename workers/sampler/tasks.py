@@ -10,7 +10,7 @@ from shared.queues import enqueue_scoring
 from shared.schemas import ChunkTask, ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE
 from workers import runtime
-from workers.sampler.generation import GenerationRequest
+from workers.sampler.generation import GenerationRequest, PromptTooLong
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         completions = rt.engine.generate(build_requests(job.spec, task))
     except InvalidInput as exc:
         # Retrying cannot help (e.g. a prompt longer than the context): fail the job now.
-        error = ErrorInfo(code=exc.code, message=exc.message, param=exc.param)
+        param = exc.param
+        if isinstance(exc, PromptTooLong) and exc.request_index is not None:
+            param = f"prompts[{task.slices[exc.request_index].prompt_index}].prompt"
+        error = ErrorInfo(code=exc.code, message=exc.message, param=param)
         rt.store.set_status(task.job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
         return {"failed": exc.message}
 
