@@ -63,13 +63,25 @@ _CODE_BY_STATUS = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": code}
     for status, code in (
+        (400, "invalid_json"),
         (401, "unauthorized"),
         (404, "not_found"),
         (409, "conflict"),
         (413, "body_too_large"),
         (422, "invalid_input"),
         (429, "too_many_requests"),
+        (503, "unavailable"),
     )
+}
+
+# The same, for routes whose success response is not JSON (an HTML report): FastAPI would
+# otherwise document their error bodies under the route's media type.
+ERROR_RESPONSES_JSON: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": info["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, info in ERROR_RESPONSES.items()
 }
 
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from services.gateway.deps import RqDep, SettingsDep, StoreDep, TenantDep
-from services.gateway.errors import ERROR_RESPONSES
+from services.gateway.errors import ERROR_RESPONSES, ERROR_RESPONSES_JSON
 from services.gateway.submission import submit_job
 from shared.errors import Conflict, NotFound
-from shared.report import render_report
 from shared.queues import drop_chunks
+from shared.report import render_report
 from shared.results import build_results
 from shared.schemas import (
     JobAccepted,
@@ -75,6 +75,7 @@ def _results(job: JobRecord, store: Store) -> JobResults:
     "/{job_id}/report",
     summary="A self-contained HTML report with tables and plots (once results exist)",
     response_class=HTMLResponse,
+    responses=ERROR_RESPONSES_JSON,
 )
 def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
     job = store.get_job(job_id, tenant=tenant)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from services.gateway.deps import SettingsDep, StoreDep, get_tenant
+from services.gateway.errors import ERROR_RESPONSES
 from shared.schemas import ModelList
 
-router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(get_tenant)])
+router = APIRouter(
+    prefix="/v1",
+    tags=["models"],
+    dependencies=[Depends(get_tenant)],
+    responses={s: ERROR_RESPONSES[s] for s in (401, 503)},
+)
 
 
 @router.get("/models", summary="Models that live sampler workers serve")
