@@ -6,7 +6,6 @@ scorer worker and the CLI all call it, so the numbers are identical everywhere.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,21 +13,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.schemas import (
-    BettingBounds,
-    BinaryBounds,
     BoundsOptions,
     BoundsResponse,
-    BoundsRow,
-    EdBounds,
-    ExpectationBounds,
-    QuantileBound,
-    StdBounds,
-    SurvivalBound,
 )
 from shared.stats import BoundsTable, bound_rows
 from shared.stats.rows import _groups
 
-__all__ = ["ASSUMPTIONS", "compute_bounds", "rows_from_table", "validate_rows"]
+__all__ = ["ASSUMPTIONS", "compute_bounds", "row_documents", "validate_rows"]
 
 ASSUMPTIONS = (
     "Each row is i.i.d. draws of a score in [0, 1] for one prompt and one decoding setup, with n "
@@ -49,77 +40,45 @@ def validate_rows(rows: Sequence[Sequence[float]] | NDArray[np.floating]) -> Non
     _groups(rows, "scores")
 
 
-def _finite(v: float) -> float:
-    # JSON has no NaN/inf; every bound here is finite by construction, this is a tripwire.
-    if not math.isfinite(v):
-        raise ValueError(f"non-finite bound {v!r}")
-    return v
+_COLUMNS = (
+    "n",
+    "mean",
+    "binary",
+    "binary_k",
+    "binary_lower",
+    "binary_upper",
+    "expectation_lower",
+    "expectation_upper",
+    "std_upper",
+    "ed_upper",
+    "survival_upper",
+    "quantile_upper",
+    "betting_lower",
+    "betting_upper",
+)
 
 
-def rows_from_table(table: BoundsTable) -> list[BoundsRow]:
-    """Convert the array form into the JSON-contract rows, in input order.
-
-    Rows are built from plain Python values with ``model_construct`` (the numbers were computed
-    and checked here, so a second validation pass would only cost time at 10,000 rows).
-    """
-    cols: dict[str, list[Any]] = {
-        name: getattr(table, name).tolist()
-        for name in (
-            "n",
-            "mean",
-            "binary",
-            "binary_k",
-            "binary_lower",
-            "binary_upper",
-            "expectation_lower",
-            "expectation_upper",
-            "std_upper",
-            "ed_upper",
-            "survival_upper",
-            "quantile_upper",
-            "betting_lower",
-            "betting_upper",
-        )
-    }
+def row_documents(table: BoundsTable) -> list[dict[str, Any]]:
+    """The rows of the JSON contract as plain dicts (``BoundsRow`` field names and aliases)."""
+    cols = [getattr(table, name).tolist() for name in _COLUMNS]
     thresholds = table.thresholds.tolist()
     levels = table.quantile_levels.tolist()
     lam = table.ed_lambda
-    out: list[BoundsRow] = []
-    construct_row = BoundsRow.model_construct
-    for i in range(len(table)):
-        binary = (
-            BinaryBounds.model_construct(
-                k=cols["binary_k"][i],
-                upper=cols["binary_upper"][i],
-                lower=cols["binary_lower"][i],
-            )
-            if cols["binary"][i]
-            else None
-        )
-        out.append(
-            construct_row(
-                n=cols["n"][i],
-                mean=cols["mean"][i],
-                binary=binary,
-                expectation=ExpectationBounds.model_construct(
-                    lower=cols["expectation_lower"][i], upper=cols["expectation_upper"][i]
-                ),
-                std=StdBounds.model_construct(upper=cols["std_upper"][i]),
-                ed=EdBounds.model_construct(lambda_=lam, upper=_finite(cols["ed_upper"][i])),
-                survival=[
-                    SurvivalBound.model_construct(x=x, upper=u)
-                    for x, u in zip(thresholds, cols["survival_upper"][i], strict=True)
-                ],
-                quantiles=[
-                    QuantileBound.model_construct(q=q, upper=u)
-                    for q, u in zip(levels, cols["quantile_upper"][i], strict=True)
-                ],
-                betting=BettingBounds.model_construct(
-                    lower=cols["betting_lower"][i], upper=cols["betting_upper"][i]
-                ),
-            )
-        )
-    return out
+    return [
+        {
+            "n": n,
+            "mean": mean,
+            "binary": {"k": k, "upper": b_up, "lower": b_lo} if is_binary else None,
+            "expectation": {"lower": e_lo, "upper": e_up},
+            "std": {"upper": sd},
+            "ed": {"lambda": lam, "upper": ed},
+            "survival": [{"x": x, "upper": u} for x, u in zip(thresholds, surv, strict=True)],
+            "quantiles": [{"q": q, "upper": u} for q, u in zip(levels, quant, strict=True)],
+            "betting": {"lower": bet_lo, "upper": bet_up},
+        }
+        for (n, mean, is_binary, k, b_lo, b_up, e_lo, e_up, sd, ed, surv, quant, bet_lo,
+             bet_up) in zip(*cols, strict=True)
+    ]  # fmt: skip
 
 
 def compute_bounds(
@@ -137,6 +96,8 @@ def compute_bounds(
         ed_lambda=options.ed_lambda,
         name="scores",
     )
-    return BoundsResponse.model_construct(
-        alpha=table.alpha, rows=rows_from_table(table), assumptions=ASSUMPTIONS
+    # Plain dicts validated once by pydantic-core: measured faster than building 10,000 rows
+    # with model_construct in Python, and the output is checked against the schema for free.
+    return BoundsResponse.model_validate(
+        {"alpha": table.alpha, "rows": row_documents(table), "assumptions": ASSUMPTIONS}
     )
