@@ -95,28 +95,41 @@ def _log_capital(
     return log_k, dlog_k
 
 
-def _initial_guess(x: FloatArray, lam: FloatArray, level: float) -> FloatArray:
-    """Root of the second-order expansion of log K+(m) = level (ignores truncation)."""
-    a = lam.sum(axis=1)
-    b = (lam * x).sum(axis=1)
+def _bet_moments(x: FloatArray, lam: FloatArray) -> tuple[FloatArray, ...]:
+    """Sums of lam, lam x, lam^2, lam^2 x, lam^2 x^2 per row (for the initial guess)."""
     lam2 = lam * lam
-    s1 = lam2.sum(axis=1)
-    s2 = (lam2 * x).sum(axis=1)
-    s3 = (lam2 * x * x).sum(axis=1)
+    lam2_x = lam2 * x
+    return (
+        lam.sum(axis=1),
+        np.einsum("ij,ij->i", lam, x),
+        lam2.sum(axis=1),
+        lam2_x.sum(axis=1),
+        np.einsum("ij,ij->i", lam2_x, x),
+    )
+
+
+def _initial_guess(moments: tuple[FloatArray, ...], level: float) -> FloatArray:
+    """Root of the second-order expansion of log K+(m) = level (ignores truncation)."""
+    a, b, s1, s2, s3 = moments
     # -s1/2 m^2 + (s2 - a) m + (b - s3/2 - level) = 0, root on the decreasing branch.
     p = s2 - a
     disc = p * p + 2.0 * s1 * (b - 0.5 * s3 - level)
     with np.errstate(invalid="ignore", divide="ignore"):
         root = (p + np.sqrt(np.maximum(disc, 0.0))) / s1
-    return np.where(np.isfinite(root) & (disc >= 0.0), np.clip(root, 0.0, 1.0), 0.0)
+    guess: FloatArray = np.where(np.isfinite(root) & (disc >= 0.0), np.clip(root, 0.0, 1.0), 0.0)
+    return guess
 
 
-def _lower_ends(x: FloatArray, lam: FloatArray, level: float, c: float, tol: float) -> FloatArray:
-    """Per row, a rejected m within ``tol`` of ``sup{m : log K+(m) >= level}`` (0 if none)."""
+def _lower_ends(
+    x: FloatArray, lam: FloatArray, m: FloatArray, level: float, c: float, tol: float
+) -> FloatArray:
+    """Per row, a rejected m within ``tol`` of ``sup{m : log K+(m) >= level}`` (0 if none).
+
+    ``m`` is the starting point of the search (overwritten).
+    """
     rows = x.shape[0]
     a = np.zeros(rows)  # rejected (or 0, always a valid lower bound)
     b = np.ones(rows)  # not rejected: log K+(1) <= 0 < level
-    m = _initial_guess(x, lam, level)
     one_plus_lam_x = 1.0 + lam * x
     lam_max = lam.max(axis=1)
     active = np.arange(rows)
@@ -126,9 +139,12 @@ def _lower_ends(x: FloatArray, lam: FloatArray, level: float, c: float, tol: flo
         if active.size == 0:
             break
         mi = m[active]
-        log_k, dlog_k = _log_capital(
-            x[active], lam[active], one_plus_lam_x[active], lam_max[active], mi, c
-        )
+        if active.size == rows:  # no gather copies while every row is still open
+            log_k, dlog_k = _log_capital(x, lam, one_plus_lam_x, lam_max, mi, c)
+        else:
+            log_k, dlog_k = _log_capital(
+                x[active], lam[active], one_plus_lam_x[active], lam_max[active], mi, c
+            )
         f = log_k - level
         rejected = f >= 0.0
         ai = np.where(rejected, mi, a[active])
@@ -168,8 +184,14 @@ def betting_interval(
     for start in range(0, rows, chunk):
         xb = x[start : start + chunk]
         lam = fixed_n_bets(xb, alpha)
+        # Moments of the mirrored rows 1 - x follow from those of x: one pass, not two.
+        sl, slx, sl2, sl2x, sl2xx = _bet_moments(xb, lam)
+        start_points = np.concatenate([
+            _initial_guess((sl, slx, sl2, sl2x, sl2xx), level),
+            _initial_guess((sl, sl - slx, sl2, sl2 - sl2x, sl2 - 2.0 * sl2x + sl2xx), level),
+        ])  # fmt: skip
         both = np.concatenate([xb, 1.0 - xb], axis=0)
-        ends = _lower_ends(both, np.concatenate([lam, lam], axis=0), level, c, tol)
+        ends = _lower_ends(both, np.concatenate([lam, lam], axis=0), start_points, level, c, tol)
         k = xb.shape[0]
         mean = xb.mean(axis=1)
         lower[start : start + k] = np.minimum(ends[:k], mean)

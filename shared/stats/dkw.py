@@ -51,15 +51,17 @@ def anderson_upper_sorted(xs: FloatArray, eps: float) -> FloatArray:
     Equals ``1 - sum_i (x_(i+1) - x_(i)) * max(i/n - eps, 0)`` with ``x_(n+1) = 1``.
     """
     n = xs.shape[1]
-    # Row-wise sums (not a BLAS matmul) so a row's result does not depend on its batch.
-    out: FloatArray = (xs * _upper_weights(n, eps)).sum(axis=1) + min(eps, 1.0)
+    # einsum's own loop, not a BLAS matmul: a row's result must not depend on its batch, and
+    # no (rows, n) temporary is allocated.
+    out: FloatArray = np.einsum("ij,j->i", xs, _upper_weights(n, eps), optimize=False)
+    out += min(eps, 1.0)
     return np.minimum(out, 1.0)
 
 
 def anderson_lower_sorted(xs: FloatArray, eps: float) -> FloatArray:
     """Anderson's lower bound on E[X]: the mean of the highest CDF in the band, exactly."""
     n = xs.shape[1]
-    out: FloatArray = (xs * _lower_weights(n, eps)).sum(axis=1)
+    out: FloatArray = np.einsum("ij,j->i", xs, _lower_weights(n, eps), optimize=False)
     return np.maximum(out, 0.0)
 
 

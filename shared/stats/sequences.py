@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaln
 
 from shared.errors import InvalidInput
 from shared.stats.betting import TRUNCATION, predictable_variances
@@ -101,6 +100,8 @@ def binary_mixture_sequence(x: ArrayLike, *, alpha: float) -> ConfidenceSequence
     if not_binary.any():
         j = int(np.argmax(not_binary))
         raise InvalidInput(f"x[{j}] is {float(row[j])!r}; allowed: exactly 0 or 1", param=f"x[{j}]")
+    from scipy.special import betaln  # a few hundred ms of import; only this function needs it
+
     n = row.size
     t = np.arange(1, n + 1, dtype=np.float64)
     s = np.cumsum(row)
