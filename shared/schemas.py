@@ -15,9 +15,10 @@ Probability = float
 
 
 class _Strict(BaseModel):
-    """Unknown fields are an error, not silently dropped: a typo must not change a job."""
+    """Unknown fields are an error, not silently dropped: a typo must not change a job. Types are
+    strict too: ``"n": "10"`` or ``"n": true`` is a 422, not a silent conversion."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --------------------------------------------------------------------------------------------
