@@ -22,6 +22,8 @@ FAILURE_CALLBACK = "workers.failures.chunk_failed"
 # A chunk that raises is retried this often before its job is failed: enough for a transient
 # error (a Redis blip), few enough that a chunk that can never succeed fails the job quickly.
 CHUNK_RETRIES = 2
+# Expiry of a cancelled chunk's RQ record enqueued without a failure_ttl (none are, today).
+RETENTION_FALLBACK_S = 7 * 24 * 3600
 
 
 def rq_connection(url: str) -> redis.Redis:
@@ -82,6 +84,9 @@ def drop_chunks(conn: redis.Redis, job_id: str, chunk_ids: list[int], *, delete:
                 dropped += 1
             elif job.get_status() in (RqStatus.QUEUED, RqStatus.SCHEDULED, RqStatus.DEFERRED):
                 job.cancel()
+                # RQ keeps a cancelled job's record without a TTL: give it the retention the
+                # chunk was enqueued with (its failure_ttl), like every other key of the job.
+                conn.expire(job.key, job.failure_ttl or RETENTION_FALLBACK_S)
                 dropped += 1
         except (InvalidJobOperation, NoSuchJobError):
             continue
