@@ -49,15 +49,17 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # transformers` against the CPU torch; text generation needs none of them (scripts/setup.sh).
 RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra cpu-sampler \
       > /tmp/build/sampler.txt \
- && pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" -r /tmp/build/sampler.txt \
+ && pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" \
+      -r /tmp/build/base.txt -r /tmp/build/sampler.txt \
  && pip uninstall -y torchvision torchaudio torchcodec
 
 FROM deps-base AS deps-sampler-gpu
 # The vllm wheel brings torch with its CUDA runtime libraries as pip packages (nvidia-*), so no
 # CUDA base image is needed; the host's driver is injected by the NVIDIA container toolkit.
+# base.txt again: the resolver must keep the gateway's pins (fastapi<0.137) while adding vLLM.
 RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra gpu-sampler \
       > /tmp/build/sampler.txt \
- && pip install --no-cache-dir -r /tmp/build/sampler.txt
+ && pip install --no-cache-dir -r /tmp/build/base.txt -r /tmp/build/sampler.txt
 
 # ---------------------------------------------------------------------------------------------
 # Source: installed without dependencies on top of each venv (only this layer changes on edits).
@@ -71,7 +73,8 @@ COPY probeval /app/probeval
 
 FROM deps-base AS app-base
 COPY --from=source /app /tmp/src
-RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
+# pip check: the dependency layer still satisfies pyproject.toml (it is built from a copy of it).
+RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src && pip check
 
 FROM deps-sampler-cpu AS app-sampler-cpu
 COPY --from=source /app /tmp/src

@@ -54,6 +54,10 @@ def test_base_install_imports_gateway_and_scorer_without_vllm(tmp_path: Path) ->
         timeout=600,
     )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    consistent = subprocess.run(
+        [str(python), "-m", "pip", "check"], capture_output=True, text=True, timeout=120
+    )
+    assert consistent.returncode == 0, consistent.stdout  # the image's `pip check` step
     check = subprocess.run(
         [str(python), "-c", CHECK], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
