@@ -49,8 +49,13 @@ RedisLike = redis.Redis | redis.client.Pipeline
 _TERMINAL = {s.value for s in JobStatus if s.terminal}
 
 
-def _status(value: JobStatus | str | None) -> str | None:
-    return value.value if isinstance(value, JobStatus) else value
+Status = JobStatus | str | bytes | None
+
+
+def _status(value: Status) -> str | None:
+    if isinstance(value, JobStatus):
+        return value.value
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _run(client: RedisLike, queue: Callable[[RedisLike], object]) -> None:
@@ -82,9 +87,7 @@ def record_scored(client: RedisLike, model: str, draws: int) -> None:
     _run(client, lambda pipe: pipe.hincrby(keys.METRICS_DRAWS_SCORED, model, draws))
 
 
-def record_status_change(
-    client: RedisLike, old: JobStatus | str | None, new: JobStatus | str | None
-) -> None:
+def record_status_change(client: RedisLike, old: Status, new: Status) -> None:
     """Keep the per-status job counts that ``probeval_jobs`` reports.
 
     Call it once per actual transition: ``old=None`` when a job is created, ``new=None`` when a

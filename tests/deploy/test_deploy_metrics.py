@@ -65,9 +65,11 @@ def test_counters_work_on_rqs_bytes_client(redis_url: str, redis_client: redis.R
     rq = rq_connection(redis_url)
     record_generated(rq, "m", draws=3, tokens=9)
     record_scored(rq, "m", draws=3)
+    record_status_change(rq, None, b"queued")  # a status read with a bytes client
     found = scrape(rq)
     assert value(found, "probeval_draws_generated_total", model="m") == 3
     assert value(found, "probeval_draws_scored_total", model="m") == 3
+    assert value(found, "probeval_jobs", status="queued") == 1
 
 
 def test_status_counts_follow_a_job_through_its_life(redis_client: redis.Redis) -> None:
