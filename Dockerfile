@@ -103,8 +103,8 @@ CMD ["gateway"]
 FROM runtime-base AS scorer
 COPY --from=app-base /opt/venv /opt/venv
 USER 10001:10001
-# Workers serve no HTTP: liveness is RQ's worker registration in Redis (visible as
-# probeval_workers on the gateway's /metrics), and the orchestrator restarts a process that exits.
+# Workers serve no HTTP: liveness is RQ's worker registration in Redis (probeval_scorer_workers
+# on the gateway's /metrics), and the orchestrator restarts a process that exits.
 HEALTHCHECK NONE
 ENTRYPOINT ["probeval"]
 CMD ["worker", "scorer"]
@@ -118,7 +118,7 @@ USER 10001:10001
 ENV PROBEVAL_ENGINE_ENFORCE_EAGER=true \
     PROBEVAL_ENGINE_MEMORY_FRACTION=0.2 \
     HF_HUB_OFFLINE=1
-# Same reason as the scorer: the sampler's heartbeat lives in Redis (probeval_workers{model}).
+# As for the scorer: the sampler's heartbeat is in Redis (probeval_sampler_workers{model}).
 HEALTHCHECK NONE
 ENTRYPOINT ["probeval"]
 CMD ["worker", "sampler", "--model", "/models/tiny-unlearned", "--name", "tiny-unlearned"]
