@@ -59,13 +59,13 @@ def conbo_worker(npy: str, out: str, alpha: float, widths: bool) -> None:
     Path(out).write_text(json.dumps(doc))
 
 
-def scores(rows: int, n: int, seed: int):  # type: ignore[no-untyped-def]
-    """Beta(2, 5) scores with 20% exact zeros (an unlearned model often scores exactly 0)."""
+def scores(rows: int, n: int, seed: int, zeros: float = 0.2):  # type: ignore[no-untyped-def]
+    """Beta(2, 5) scores with a share of exact zeros (an unlearned model often scores 0)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = rng.beta(2.0, 5.0, size=(rows, n))
-    x[rng.random((rows, n)) < 0.2] = 0.0
+    x[rng.random((rows, n)) < zeros] = 0.0
     return x
 
 
@@ -128,8 +128,8 @@ def main() -> None:
     from shared.stats import bound_rows
 
     width_rows = []
-    for n in (64, 256, 1024):
-        x = scores(200, n, SEED + n)
+    for zeros, n in [(z, n) for z in (0.2, 0.0) for n in (64, 256, 1024)]:
+        x = scores(200, n, SEED + n, zeros)
         wnpy = tmp / f"w{n}.npy"
         np.save(wnpy, x)
         subprocess.run([args.conbo_python, __file__, "--conbo-worker", str(wnpy),
@@ -140,7 +140,7 @@ def main() -> None:
         bet_w = float(np.median(bet.betting_upper - bet.betting_lower))
         two = bound_rows(x, alpha=ALPHA / 2)  # Anderson, each side at alpha/2: two-sided 1 - a
         and_w = float(np.median(two.expectation_upper - two.expectation_lower))
-        width_rows.append((n, bet_w, and_w, conbo_w))
+        width_rows.append((zeros, n, bet_w, and_w, conbo_w))
 
     load = os.getloadavg()
     lines = [
@@ -172,12 +172,13 @@ def main() -> None:
         "Width of two-sided intervals for E[X] at 1 - alpha (median over 200 rows of the same "
         "distribution):",
         "",
-        "| n | betting (WSR) | Anderson (exact, alpha/2 a side) | conbo mean bound | "
+        "| scores | n | betting (WSR) | Anderson (exact, alpha/2 a side) | conbo mean bound | "
         "Anderson / betting |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
-    for n, b, a, c in width_rows:
-        lines.append(f"| {n:,} | {b:.4f} | {a:.4f} | {c:.4f} | {a / b:.2f}x |")
+    for zeros, n, b, a, c in width_rows:
+        dist = f"Beta(2, 5), {zeros:.0%} zeros" if zeros else "Beta(2, 5)"
+        lines.append(f"| {dist} | {n:,} | {b:.4f} | {a:.4f} | {c:.4f} | {a / b:.2f}x |")
     print("\n".join(lines))
 
 

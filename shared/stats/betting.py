@@ -36,7 +36,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
 
 TRUNCATION = 0.5  # c: bets never exceed c / m, so every factor is >= 1 - c > 0
 TOLERANCE = 1e-6
