@@ -151,3 +151,11 @@ def test_confidence_sequences_cover_at_every_prefix() -> None:
             cs = binary_mixture_sequence(row, alpha=ALPHA)
             hits.append(bool(((cs.lower <= p) & (p <= cs.upper)).all()))
     assert_covers(np.array(hits), "binary mixture sequence (all prefixes)")
+
+
+def test_the_check_has_power_against_an_invalid_bound() -> None:
+    # The sample mean used as an "upper bound" misses about half the time: the check must fail.
+    d = DISTS[2]
+    x = d.sample(np.random.default_rng(3), (REPS, N))
+    misses = int((x.mean(axis=1) < d.mean).sum())
+    assert misses > max_misses(REPS, ALPHA)
