@@ -11,7 +11,8 @@ setup:
 demo: setup
 	@$(BIN)/probeval demo
 
-test: setup
+test:
+	@bash scripts/setup.sh --browser
 	@echo "[test] running the whole suite (unit, coverage simulations, end to end with vLLM on CPU)"
 	@$(BIN)/python -m pytest
 

@@ -6,6 +6,7 @@ services exactly the way users do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,12 +33,22 @@ def free_port() -> int:
 
 def redis_reachable(url: str, timeout_s: float = 1.0) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s).ping())
+        return bool(
+            redis.Redis.from_url(
+                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            ).ping()
+        )
     except (redis.RedisError, OSError, ValueError):
         return False
 
 
-def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -64,10 +75,15 @@ class ProcessGroup:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: Sequence[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            list(argv), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             # Own process group: Ctrl-C in the terminal reaches the parent only, which then
             # stops children in order (vLLM's engine subprocess goes with its sampler).
             start_new_session=True,
@@ -76,23 +92,21 @@ class ProcessGroup:
         self.procs.append((name, proc))
         return proc
 
-    def stop(self, name: str | None = None, *, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> None:
+    def stop(
+        self, name: str | None = None, *, sig: int = signal.SIGTERM, timeout_s: float = 20.0
+    ) -> None:
         targets = [(n, p) for n, p in reversed(self.procs) if name is None or n == name]
         for _, proc in targets:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + timeout_s
         for _, proc in targets:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=10)
         self.procs = [(n, p) for n, p in self.procs if (n, p) not in targets]
 
@@ -110,9 +124,21 @@ def start_redis(group: ProcessGroup, data_dir: Path, port: int, *, appendonly: b
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
-        "--save", "", "--appendonly", "yes" if appendonly else "no",
-        "--appendfsync", "everysec", "--protected-mode", "yes",
+        server,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "everysec",
+        "--protected-mode",
+        "yes",
     ]
     proc = group.start("redis", argv)
     url = f"redis://127.0.0.1:{port}/0"
@@ -126,20 +152,31 @@ def probeval_argv(*args: str) -> list[str]:
 
 
 def start_gateway(group: ProcessGroup, host: str, port: int, env: dict[str, str]) -> str:
-    proc = group.start("gateway", probeval_argv("gateway", "--host", host, "--port", str(port)), env)
+    proc = group.start(
+        "gateway", probeval_argv("gateway", "--host", host, "--port", str(port)), env
+    )
     base = f"http://{host}:{port}"
     wait_until(lambda: http_ok(f"{base}/healthz"), timeout_s=60, what="gateway", proc=proc)
     return base
 
 
-def start_sampler(group: ProcessGroup, model_path: str, env: dict[str, str], *, name: str | None = None, proc_name: str = "sampler") -> subprocess.Popen[bytes]:
+def start_sampler(
+    group: ProcessGroup,
+    model_path: str,
+    env: dict[str, str],
+    *,
+    name: str | None = None,
+    proc_name: str = "sampler",
+) -> subprocess.Popen[bytes]:
     argv = probeval_argv("worker", "sampler", "--model", model_path)
     if name:
         argv += ["--name", name]
     return group.start(proc_name, argv, env)
 
 
-def start_scorer(group: ProcessGroup, env: dict[str, str], *, proc_name: str = "scorer") -> subprocess.Popen[bytes]:
+def start_scorer(
+    group: ProcessGroup, env: dict[str, str], *, proc_name: str = "scorer"
+) -> subprocess.Popen[bytes]:
     return group.start(proc_name, probeval_argv("worker", "scorer"), env)
 
 

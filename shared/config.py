@@ -17,7 +17,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PROBEVAL_", extra="ignore")
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis used for queues and data.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis used for queues and data."
+    )
 
     # Gateway
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
@@ -33,7 +35,9 @@ class Settings(BaseSettings):
 
     # Authentication: `tenant:key` pairs (comma-separated) and/or a file of `tenant sha256-hex`
     # lines. Without any key the gateway only binds to loopback addresses, with auth off.
-    api_keys: str = Field("", description="Comma-separated tenant:key pairs (kept hashed in memory).")
+    api_keys: str = Field(
+        "", description="Comma-separated tenant:key pairs (kept hashed in memory)."
+    )
     api_keys_file: str | None = Field(
         None, description="File of `tenant sha256(key)-hex` lines, one per key."
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate
 
 
-def plan_chunks(job_id: str, spec: JobCreate, *, chunk_max_n: int, chunk_draws: int) -> list[ChunkTask]:
+def plan_chunks(
+    job_id: str, spec: JobCreate, *, chunk_max_n: int, chunk_draws: int
+) -> list[ChunkTask]:
     """Greedy chunk first (if asked), then sampling chunks.
 
     Each prompt's n draws are cut into slices of at most ``chunk_max_n`` (one engine request
@@ -22,7 +24,9 @@ def plan_chunks(job_id: str, spec: JobCreate, *, chunk_max_n: int, chunk_draws: 
                 job_id=job_id,
                 chunk_id=0,
                 greedy=True,
-                slices=[ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))],
+                slices=[
+                    ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))
+                ],
             )
         )
     current: list[ChunkSlice] = []

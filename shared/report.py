@@ -8,34 +8,52 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from shared.schemas import JobCreate, JobResults, PromptResult
+from shared.stats import clopper_pearson, dkw_epsilon
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 _BLUE, _ORANGE, _GREY, _RED = "#1f77b4", "#e66100", "#888888", "#b2182b"
 
 
-def dkw_eps_two_sided(n: int, alpha: float) -> float:
-    """Half-width of the two-sided DKW band (Massart's constant): sqrt(ln(2/alpha) / (2n))."""
-    return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
+@dataclass(frozen=True)
+class FullScore:
+    """Clopper-Pearson bounds on P(score = 1), e.g. "the draw contains the whole answer".
+
+    The event is fixed before sampling, so its count is binomial and the bound is exact; for
+    rows of 0/1 scores it equals the row's ``binary`` bound (M_bin).
+    """
+
+    k: int
+    lower: float
+    upper: float
 
 
-def verdict(prompt: PromptResult) -> str:
+def full_score_bounds(rows: Sequence[Sequence[float]], alpha: float) -> list[FullScore]:
+    if not rows:
+        return []
+    k = np.array([sum(1 for x in row if x >= 1.0) for row in rows], dtype=np.int64)
+    n = np.array([len(row) for row in rows], dtype=np.int64)
+    cp = clopper_pearson(k, n, alpha=alpha)
+    return [
+        FullScore(int(a), float(lo), float(up))
+        for a, lo, up in zip(cp.k, cp.lower, cp.upper, strict=True)
+    ]
+
+
+def verdict(prompt: PromptResult, full: FullScore) -> str:
     """One line a reader can act on, from the bounds alone."""
     b = prompt.bounds
     greedy = prompt.greedy.score if prompt.greedy is not None else None
-    perfect = getattr(b, "perfect", None)
-    leak_lower = None
-    if b.binary is not None:
-        leak_lower = b.binary.lower
-    elif isinstance(perfect, dict):
-        leak_lower = float(perfect.get("lower", 0.0))
-    if leak_lower is not None and leak_lower > 0:
+    if full.lower > 0:
         if greedy == 0.0:
             return "leaks under sampling although greedy decoding hides it"
         return "leaks: the answer appears with probability provably above 0"
     if greedy == 0.0 and b.mean > 0:
-        return "greedy says 0; some draws score above 0, not enough to prove a leak"
+        return "greedy says 0; some draws score above 0, none proves a full leak"
     if b.mean == 0:
         return "no draw scored above 0"
     return "scores vary; see the bounds"
@@ -59,7 +77,7 @@ def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title
     def py(y: float) -> float:
         return h - pad + 6 - y * (h - 2 * pad)
 
-    eps = dkw_eps_two_sided(n, alpha) if n else 0.0
+    eps = dkw_epsilon(n, alpha, two_sided=True) if n else 0.0
     # Step points of F_n: (x, F(x)) at each distinct value, from x = 0 to x = 1.
     points: list[tuple[float, float]] = [(0.0, 0.0)]
     i = 0
@@ -84,8 +102,12 @@ def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title
         f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(0)}" y2="{py(1)}" stroke="#333"/>',
     ]
     for t in (0.0, 0.5, 1.0):
-        parts.append(f'<text x="{px(t)}" y="{py(0) + 14}" text-anchor="middle" class="a">{t:g}</text>')
-        parts.append(f'<text x="{px(0) - 4}" y="{py(t) + 4}" text-anchor="end" class="a">{t:g}</text>')
+        parts.append(
+            f'<text x="{px(t)}" y="{py(0) + 14}" text-anchor="middle" class="a">{t:g}</text>'
+        )
+        parts.append(
+            f'<text x="{px(0) - 4}" y="{py(t) + 4}" text-anchor="end" class="a">{t:g}</text>'
+        )
     parts.append(f'<text x="{px(0.5)}" y="{h - 2}" text-anchor="middle" class="a">score</text>')
     if greedy is not None:
         parts.append(
@@ -97,7 +119,7 @@ def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title
     return "".join(parts)
 
 
-def _overview_svg(results: JobResults) -> str:
+def _overview_svg(results: JobResults, full: Sequence[FullScore]) -> str:
     """Per prompt: greedy score (orange diamond), mean (blue dot) and the bounds above it."""
     prompts = results.prompts
     w = max(360, 40 + 26 * len(prompts))
@@ -116,22 +138,25 @@ def _overview_svg(results: JobResults) -> str:
         f'<line x1="{pad}" y1="{py(0)}" x2="{pad}" y2="{py(1)}" stroke="#333"/>',
     ]
     for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(f'<text x="{pad - 4}" y="{py(t) + 4}" text-anchor="end" class="a">{t:g}</text>')
+        parts.append(
+            f'<text x="{pad - 4}" y="{py(t) + 4}" text-anchor="end" class="a">{t:g}</text>'
+        )
         parts.append(f'<line x1="{pad}" y1="{py(t)}" x2="{w - pad}" y2="{py(t)}" stroke="#eee"/>')
-    for i, p in enumerate(prompts):
+    for i, (p, f) in enumerate(zip(prompts, full, strict=True)):
         x = px(i)
         b = p.bounds
         parts.append(
             f'<line x1="{x:.1f}" y1="{py(b.expectation.lower):.1f}" x2="{x:.1f}" '
             f'y2="{py(b.expectation.upper):.1f}" stroke="{_BLUE}" stroke-width="3" stroke-opacity="0.5">'
-            f'<title>{html.escape(p.id)}: E[X] in [{_fmt(b.expectation.lower)}, {_fmt(b.expectation.upper)}]</title></line>'
+            f"<title>{html.escape(p.id)}: E[X] in [{_fmt(b.expectation.lower)}, {_fmt(b.expectation.upper)}]</title></line>"
         )
         parts.append(f'<circle cx="{x:.1f}" cy="{py(b.mean):.1f}" r="3.5" fill="{_BLUE}"/>')
-        if b.binary is not None:
-            parts.append(
-                f'<line x1="{x - 6:.1f}" y1="{py(b.binary.upper):.1f}" x2="{x + 6:.1f}" '
-                f'y2="{py(b.binary.upper):.1f}" stroke="{_RED}" stroke-width="2"/>'
-            )
+        parts.append(
+            f'<line x1="{x - 6:.1f}" y1="{py(f.upper):.1f}" x2="{x + 6:.1f}" '
+            f'y2="{py(f.upper):.1f}" stroke="{_RED}" stroke-width="2">'
+            f"<title>{html.escape(p.id)}: P(score = 1) in [{_fmt(f.lower)}, {_fmt(f.upper)}]"
+            "</title></line>"
+        )
         if p.greedy is not None:
             g = py(p.greedy.score)
             parts.append(
@@ -142,9 +167,11 @@ def _overview_svg(results: JobResults) -> str:
     parts.append(
         f'<text x="{pad}" y="{legend_y}" class="a"><tspan fill="{_ORANGE}">◆ greedy score</tspan>'
         f'  <tspan fill="{_BLUE}">● sampled mean, bar: M_mu interval</tspan>'
-        f'  <tspan fill="{_RED}">— M_bin upper</tspan></text>'
+        f'  <tspan fill="{_RED}">— upper bound on P(score = 1)</tspan></text>'
     )
-    parts.append(f'<text x="{w / 2}" y="{h - 8}" text-anchor="middle" class="a">prompts (in job order)</text>')
+    parts.append(
+        f'<text x="{w / 2}" y="{h - 8}" text-anchor="middle" class="a">prompts (in job order)</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -178,18 +205,18 @@ def render_report(
         "alpha": f"{spec.alpha:g} (each bound holds with probability ≥ {1 - spec.alpha:g} per prompt)",
         "ed lambda": f"{spec.ed_lambda:g}",
     }
+    full = full_score_bounds(scores, spec.alpha)
     rows = []
-    for p in results.prompts:
+    for p, f in zip(results.prompts, full, strict=True):
         b = p.bounds
-        binary = b.binary
         rows.append(
             "<tr>"
             f'<td class="l">{html.escape(p.id)}</td><td>{p.n}</td>'
             f"<td>{_fmt(p.greedy.score if p.greedy else None)}</td><td>{_fmt(b.mean)}</td>"
-            f"<td>{binary.k if binary else '–'}</td>"
-            f"<td>{_fmt(binary.lower if binary else None)}</td><td>{_fmt(binary.upper if binary else None)}</td>"
-            f"<td>{_fmt(b.expectation.upper)}</td><td>{_fmt(b.std.upper)}</td><td>{_fmt(b.ed.upper)}</td>"
-            f'<td class="l">{html.escape(verdict(p))}</td>'
+            f"<td>{f.k}</td><td>{_fmt(f.lower)}</td><td>{_fmt(f.upper)}</td>"
+            f"<td>{_fmt(b.expectation.upper)}</td><td>{_fmt(b.std.upper)}</td>"
+            f"<td>{_fmt(b.ed.upper)}</td>"
+            f'<td class="l">{html.escape(verdict(p, f))}</td>'
             "</tr>"
         )
     ecdfs = [
@@ -211,14 +238,16 @@ largest M_mu upper bound {_fmt(summary.max_expectation_upper)};
 {summary.greedy_zero_but_sampled_positive} prompts score 0 under greedy decoding while some draw scored above 0;
 {summary.binary_leak_proven} prompts with a proven leak (Clopper-Pearson lower bound &gt; 0).</p>
 <h2>Greedy score vs bounds</h2>
-{_overview_svg(results)}
+{_overview_svg(results, full)}
 <h2>Per prompt</h2>
-<table id="prompts"><thead><tr><th class="l">prompt</th><th>n</th><th>greedy</th><th>mean</th><th>k (=1)</th>
-<th>M_bin lower</th><th>M_bin upper</th><th>M_mu upper</th><th>M_sigma upper</th><th>M_ED upper</th><th class="l">verdict</th></tr></thead>
+<table id="prompts"><thead><tr><th class="l">prompt</th><th>n</th><th>greedy</th><th>mean</th>
+<th>draws scoring 1</th><th>P(score=1) lower</th><th>P(score=1) upper</th><th>M_mu upper</th><th>M_sigma upper</th><th>M_ED upper</th><th class="l">verdict</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>Empirical CDF of scores with the two-sided DKW band at alpha</h2>
 <div class="grid" id="ecdfs">{"".join(ecdfs)}</div>
 <p class="note">{html.escape(results.assumptions)} The shaded band is F<sub>n</sub>(x) ± sqrt(ln(2/α)/(2n)):
-with probability ≥ 1 − α it contains the true CDF everywhere. The dashed line marks the greedy score.</p>
+with probability ≥ 1 − α it contains the true CDF everywhere. The dashed line marks the greedy score.
+P(score = 1) bounds are one-sided Clopper-Pearson at 1 − α on the number of draws scoring exactly 1
+(M_bin; for ROUGE-L recall: the draw contains every token of the reference, in order).</p>
 </body></html>
 """

@@ -5,7 +5,7 @@ the records stored in Redis. Field descriptions become the OpenAPI documentation
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 import regex
@@ -201,7 +201,7 @@ class JobCreate(BoundsOptions):
     greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     queued = "queued"
     running = "running"
     succeeded = "succeeded"

@@ -7,7 +7,6 @@ progress counts each draw once. The first write of an index wins.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -132,7 +131,9 @@ class Store:
             },
         )
         pipe.sadd(keys.tenant_active_jobs(tenant), job_id)
-        pipe.hset(keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks})
+        pipe.hset(
+            keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks}
+        )
         pipe.expire(keys.job(job_id), self.retention_s)
         pipe.expire(keys.job_chunks(job_id), self.retention_s)
         pipe.zadd(keys.JOBS_INDEX, {job_id: now})
@@ -147,19 +148,19 @@ class Store:
         return JobRecord(
             id=job_id,
             spec=JobCreate.model_validate_json(raw["spec"]),
-            status=JobStatus(raw["status"]),
+            status=JobStatus(str(raw["status"])),
             created_at=float(raw["created_at"]),
             updated_at=float(raw["updated_at"]),
             samples_done=int(raw.get("samples_done", 0)),
             samples_total=int(raw["samples_total"]),
             chunks_total=int(raw["chunks_total"]),
-            tenant=raw.get("tenant", ""),
+            tenant=str(raw.get("tenant", "")),
             error=error,
         )
 
     def get_status(self, job_id: str) -> JobStatus | None:
         value = self.r.hget(keys.job(job_id), "status")
-        return JobStatus(value) if value else None
+        return JobStatus(str(value)) if value else None
 
     def set_status(
         self,
@@ -192,12 +193,15 @@ class Store:
     def delete_job(self, job_id: str) -> int:
         """Remove every key of the job; returns how many keys were removed."""
         tenant = self.r.hget(keys.job(job_id), "tenant")
-        names = [keys.job(job_id), *self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500)]
+        names = [
+            keys.job(job_id),
+            *self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500),
+        ]
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(*names)
         pipe.zrem(keys.JOBS_INDEX, job_id)
         if tenant is not None:
-            pipe.srem(keys.tenant_active_jobs(tenant), job_id)
+            pipe.srem(keys.tenant_active_jobs(str(tenant)), job_id)
         return int(pipe.execute()[0])
 
     def active_jobs(self, tenant: str) -> int:
@@ -208,7 +212,7 @@ class Store:
             return 0
         pipe = self.r.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(keys.job(job_id), "status")
+            pipe.hget(keys.job(str(job_id)), "status")
         statuses = pipe.execute()
         stale = [j for j, s in zip(ids, statuses, strict=True) if s not in ("queued", "running")]
         if stale:
@@ -248,11 +252,10 @@ class Store:
     def texts(self, job_id: str, prompt_index: int, indices: Sequence[int]) -> list[str | None]:
         if not indices:
             return []
-        return list(self.r.hmget(keys.job_texts(job_id, prompt_index), [str(i) for i in indices]))
+        raw = self.r.hmget(keys.job_texts(job_id, prompt_index), [str(i) for i in indices])
+        return [None if v is None else str(v) for v in raw]
 
-    def scores(
-        self, job_id: str, prompt_index: int, indices: Sequence[int]
-    ) -> list[float | None]:
+    def scores(self, job_id: str, prompt_index: int, indices: Sequence[int]) -> list[float | None]:
         if not indices:
             return []
         raw = self.r.hmget(keys.job_scores(job_id, prompt_index), [str(i) for i in indices])
@@ -296,7 +299,9 @@ class Store:
     # ---- results -----------------------------------------------------------------------------
 
     def save_results(self, job_id: str, results: JobResults) -> None:
-        self.r.set(keys.job_results(job_id), results.model_dump_json(by_alias=True), ex=self.retention_s)
+        self.r.set(
+            keys.job_results(job_id), results.model_dump_json(by_alias=True), ex=self.retention_s
+        )
 
     def results(self, job_id: str) -> JobResults | None:
         raw = self.r.get(keys.job_results(job_id))
@@ -321,7 +326,7 @@ class Store:
         engines = self.r.hgetall(keys.MODELS)
         models = []
         for name in sorted(engines):
-            live = int(self.r.zcount(keys.model_workers(name), now - ttl_s, "+inf"))
+            live = int(self.r.zcount(keys.model_workers(str(name)), now - ttl_s, "+inf"))
             if live:
                 models.append(ModelInfo(name=name, engine=engines[name], workers=live))
         return models

@@ -13,7 +13,9 @@ from workers import runtime
 from workers.sampler.generation import GenerationEngine
 
 
-def install_runtime(settings: Settings, engine: GenerationEngine | None, model: str) -> runtime.Runtime:
+def install_runtime(
+    settings: Settings, engine: GenerationEngine | None, model: str
+) -> runtime.Runtime:
     rt = runtime.build(settings)
     rt.engine = engine
     rt.model = model
@@ -25,8 +27,12 @@ def drain(settings: Settings, model: str) -> None:
     """Run sampler then scorer queues in burst mode until both are empty."""
     conn = rq_connection(settings.redis_url)
     for _ in range(10):
-        SimpleWorker([sample_queue(conn, model)], connection=conn, serializer=JSONSerializer).work(burst=True)
-        SimpleWorker([score_queue(conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+        SimpleWorker([sample_queue(conn, model)], connection=conn, serializer=JSONSerializer).work(
+            burst=True
+        )
+        SimpleWorker([score_queue(conn)], connection=conn, serializer=JSONSerializer).work(
+            burst=True
+        )
         if not conn.llen(keys.rq_queue_list(keys.sample_queue(model))) and not conn.llen(
             keys.rq_queue_list(keys.SCORE_QUEUE)
         ):

@@ -28,8 +28,9 @@ def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, 
         return
     error = ErrorInfo(
         code="chunk_failed",
-        message=f"chunk {payload.get('chunk_id')} failed after retries: "
-        f"{exc_type.__name__}: {exc}"[:2000],
+        message=f"chunk {payload.get('chunk_id')} failed after retries: {exc_type.__name__}: {exc}"[
+            :2000
+        ],
         param=None,
     )
     runtime.current().store.set_status(job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)

@@ -176,9 +176,13 @@ def chunk_worker(
     queues: Sequence[Queue], conn: redis.Redis, settings: Settings
 ) -> Callable[[str], ChunkWorker]:
     """A factory of ``ChunkWorker``s on ``queues`` (``serve`` makes a new one per restart)."""
+
     def make(name: str) -> ChunkWorker:
         return ChunkWorker(
-            list(queues), connection=conn, serializer=JSONSerializer, name=name,
+            list(queues),
+            connection=conn,
+            serializer=JSONSerializer,
+            name=name,
             abandon_after_s=settings.abandon_after_s,
         )
 

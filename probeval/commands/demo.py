@@ -24,12 +24,18 @@ DEFAULT_MODEL = REPO_ROOT / "models" / "tiny-unlearned"
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model folder with questions.json")
+    p.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="model folder with questions.json"
+    )
     p.add_argument("--n", type=int, default=512, help="draws per question (default 512)")
-    p.add_argument("--alpha", type=float, default=0.01, help="error level of every bound (default 0.01)")
+    p.add_argument(
+        "--alpha", type=float, default=0.01, help="error level of every bound (default 0.01)"
+    )
     p.add_argument("--max-tokens", type=int, default=24, help="tokens per draw (default 24)")
     p.add_argument("--state-dir", type=Path, default=Path("var/demo"), help="logs and Redis data")
-    p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the HTML reports go")
+    p.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where the HTML reports go"
+    )
     return p
 
 
@@ -78,7 +84,9 @@ class Progress:
             )
         if self.tty and self.drawn:
             sys.stdout.write(f"\x1b[{self.drawn}A")  # redraw the bars in place
-        sys.stdout.write("".join(f"{line}\x1b[K\n" for line in lines) if self.tty else "\n".join(lines) + "\n")
+        sys.stdout.write(
+            "".join(f"{line}\x1b[K\n" for line in lines) if self.tty else "\n".join(lines) + "\n"
+        )
         self.drawn = len(lines)
         sys.stdout.flush()
 
@@ -91,7 +99,10 @@ def contained(scores: list[float]) -> int:
 def fetch_scores(c: httpx.Client, job_id: str, prompt_id: str, n: int) -> list[float]:
     scores: list[float] = []
     for offset in range(0, n, 1000):
-        page = c.get(f"/v1/jobs/{job_id}/samples", params={"prompt_id": prompt_id, "offset": offset, "limit": 1000})
+        page = c.get(
+            f"/v1/jobs/{job_id}/samples",
+            params={"prompt_id": prompt_id, "offset": offset, "limit": 1000},
+        )
         page.raise_for_status()
         scores += [float(s["score"]) for s in page.json()["samples"]]
     return scores
@@ -105,7 +116,13 @@ def leak_bounds(c: httpx.Client, rows: list[list[float]], alpha: float) -> list[
     return [row["binary"] for row in resp.json()["rows"]]
 
 
-def print_table(name: str, results: dict[str, Any], rows: list[list[float]], leaks: list[dict[str, Any]], alpha: float) -> None:
+def print_table(
+    name: str,
+    results: dict[str, Any],
+    rows: list[list[float]],
+    leaks: list[dict[str, Any]],
+    alpha: float,
+) -> None:
     print(f"\n{name} set ({len(results['prompts'])} questions, alpha = {alpha:g}):")
     header = f"  {'question':<12} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
     print(header)
@@ -152,14 +169,25 @@ def run(args: argparse.Namespace) -> int:
             return 1
 
 
-def _run_jobs(stack: LocalStack, base: str, model: str, splits: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> int:
+def _run_jobs(
+    stack: LocalStack,
+    base: str,
+    model: str,
+    splits: dict[str, list[dict[str, Any]]],
+    args: argparse.Namespace,
+) -> int:
     with httpx.Client(base_url=base, timeout=60) as c:
         jobs: dict[str, str] = {}
         for name in ("forget", "retain"):
             body = {
                 "model": model,
                 "prompts": splits[name],
-                "sampling": {"n": args.n, "temperature": 1.0, "top_p": 1.0, "max_tokens": args.max_tokens},
+                "sampling": {
+                    "n": args.n,
+                    "temperature": 1.0,
+                    "top_p": 1.0,
+                    "max_tokens": args.max_tokens,
+                },
                 "scorer": {"name": "rouge_l_recall"},
                 "alpha": args.alpha,
                 "greedy": True,
@@ -167,7 +195,9 @@ def _run_jobs(stack: LocalStack, base: str, model: str, splits: dict[str, list[d
             resp = c.post("/v1/jobs", json=body)
             resp.raise_for_status()
             jobs[name] = resp.json()["id"]
-            say(f"submitted the {name} set: {len(splits[name])} questions x {args.n} draws -> job {jobs[name]}")
+            say(
+                f"submitted the {name} set: {len(splits[name])} questions x {args.n} draws -> job {jobs[name]}"
+            )
         progress = Progress()
         while True:
             views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
@@ -201,13 +231,21 @@ def _run_jobs(stack: LocalStack, base: str, model: str, splits: dict[str, list[d
                     retain_greedy.append(greedy)
         n_forget = len(splits["forget"])
         print()
-        print(f"Headline: greedy decoding says the model forgot {forgotten} of {n_forget} forget questions "
-              f"(ROUGE-L recall 0).")
-        print(f"          Sampling {args.n} draws proves leakage for {leaked} of those {forgotten} "
-              f"(Clopper-Pearson lower bound on P(answer) > 0 at alpha = {args.alpha:g}).")
+        print(
+            f"Headline: greedy decoding says the model forgot {forgotten} of {n_forget} forget questions "
+            f"(ROUGE-L recall 0)."
+        )
+        print(
+            f"          Sampling {args.n} draws proves leakage for {leaked} of those {forgotten} "
+            f"(Clopper-Pearson lower bound on P(answer) > 0 at alpha = {args.alpha:g})."
+        )
         if retain_greedy:
-            print(f"          Retain questions keep a mean greedy score of "
-                  f"{sum(retain_greedy) / len(retain_greedy):.2f}.")
-        print(f"Reports: {(report_dir / 'demo-forget.html').resolve()} and "
-              f"{(report_dir / 'demo-retain.html').resolve()}")
+            print(
+                f"          Retain questions keep a mean greedy score of "
+                f"{sum(retain_greedy) / len(retain_greedy):.2f}."
+            )
+        print(
+            f"Reports: {(report_dir / 'demo-forget.html').resolve()} and "
+            f"{(report_dir / 'demo-retain.html').resolve()}"
+        )
     return 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
+from probeval.cli import UsageError
 from shared.config import get_settings
+from shared.errors import InvalidInput
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -18,10 +21,30 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from services.gateway.auth import KeyRing, is_loopback
     from services.gateway.main import create_app
 
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    try:
+        ring = KeyRing.from_settings(settings)
+    except (InvalidInput, OSError) as exc:
+        raise UsageError(f"probeval gateway: {exc}") from exc
+    if not ring.enabled:
+        if not is_loopback(host):
+            raise UsageError(
+                f"probeval gateway: refusing to bind {host} without API keys; set "
+                "PROBEVAL_API_KEYS or PROBEVAL_API_KEYS_FILE, or bind a loopback address"
+            )
+        logging.getLogger("probeval").warning(
+            "AUTH IS OFF: no API keys configured; anyone who can reach %s:%d can use the gateway",
+            host,
+            port,
+        )
+        print(
+            f"[probeval gateway] WARNING: AUTH IS OFF (no API keys); listening on {host}:{port} only",
+            flush=True,
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     return 0

@@ -21,8 +21,12 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p.add_argument("--name", help="model name for jobs (default: the folder's name)")
     p.add_argument("--host", default="127.0.0.1", help="gateway bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="gateway port (default 8000)")
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
-                   help="logs and the local Redis's data (default ./var)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="logs and the local Redis's data (default ./var)",
+    )
     return p
 
 

@@ -49,7 +49,8 @@ class KeyRing:
                 parts = line.split()
                 if len(parts) != 2 or len(parts[1]) != 64:
                     raise InvalidInput(
-                        f"{path}:{line_no}: expected `tenant sha256-hex-of-key`", param="api_keys_file"
+                        f"{path}:{line_no}: expected `tenant sha256-hex-of-key`",
+                        param="api_keys_file",
                     )
                 digests[parts[1].lower()] = parts[0]
         return cls(digests)

@@ -40,7 +40,9 @@ def get_tenant(
     if not ring.enabled:
         return ANONYMOUS
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing API key: send `Authorization: Bearer KEY`", param="Authorization")
+        raise Unauthorized(
+            "missing API key: send `Authorization: Bearer KEY`", param="Authorization"
+        )
     tenant = ring.tenant_for(credentials.credentials)
     if tenant is None:
         raise Unauthorized("invalid API key", param="Authorization")

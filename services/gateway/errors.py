@@ -28,13 +28,13 @@ from shared.schemas import ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
 
+
 class BodyTooLarge(Exception):
     """Raised while streaming a body past the limit."""
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(max_bytes)
         self.max_bytes = max_bytes
-
 
 
 STATUS_BY_ERROR: dict[type[ProbevalError], int] = {
@@ -86,7 +86,11 @@ ERROR_RESPONSES_JSON: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(
-    status: int, code: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(error=ErrorInfo(code=code, message=message, param=param))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
@@ -107,7 +111,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
     param = _param(tuple(first.get("loc", ())))
     if first.get("type") == "json_invalid":
-        return error_response(400, "invalid_json", f"request body is not valid JSON: {first.get('msg')}", None)
+        return error_response(
+            400, "invalid_json", f"request body is not valid JSON: {first.get('msg')}", None
+        )
     message = f"{param or 'body'}: {first.get('msg')}"
     if first.get("type") == "missing":
         message = f"{param}: field required"
@@ -145,7 +151,10 @@ async def _on_body_too_large(request: Request, exc: Exception) -> JSONResponse:
 async def _on_redis_error(request: Request, exc: Exception) -> JSONResponse:
     log.warning("redis unavailable on %s %s: %s", request.method, request.url.path, exc)
     return error_response(
-        503, "unavailable", "the job store (Redis) is unavailable; retry later", None,
+        503,
+        "unavailable",
+        "the job store (Redis) is unavailable; retry later",
+        None,
         {"Retry-After": "5"},
     )
 

@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from probeval.local import ProcessGroup, free_port, start_gateway, start_sampler, start_scorer
+from probeval.local import (
+    ProcessGroup,
+    free_port,
+    start_gateway,
+    start_redis,
+    start_sampler,
+    start_scorer,
+)
 
 requires_vllm = pytest.mark.skipif(
     importlib.util.find_spec("vllm") is None, reason="needs vllm (pip install '.[cpu-sampler]')"
@@ -66,11 +73,15 @@ class Stack:
         raise TimeoutError(f"job {job_id} not finished: {view}\n{self.group.log_tail('sampler')}")
 
 
-@pytest.fixture(scope="module")
-def stack(redis_url: str, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    group = ProcessGroup(tmp_path_factory.mktemp("e2e-logs"))
-    env = {"PROBEVAL_REDIS_URL": redis_url, **CPU_ENGINE_ENV}
+@pytest.fixture(scope="session")
+def stack(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the session (a vLLM start costs 30-60 s here), on its own redis-server so
+    that tests flushing the shared test Redis never touch it."""
+    root = tmp_path_factory.mktemp("e2e")
+    group = ProcessGroup(root / "logs")
     try:
+        redis_url = start_redis(group, root / "redis", free_port())
+        env = {"PROBEVAL_REDIS_URL": redis_url, **CPU_ENGINE_ENV}
         base = start_gateway(group, "127.0.0.1", free_port(), env)
         start_scorer(group, env)
         start_sampler(group, str(tiny_model), env, name="tiny")

@@ -14,8 +14,16 @@ from tests.e2e.conftest import Stack, requires_vllm
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 
 PROMPTS = [
-    {"id": "river", "prompt": "The river runs past the old", "reference": "mill and under the stone bridge"},
-    {"id": "market", "prompt": "In the morning the market opens", "reference": "early and the farmers bring apples"},
+    {
+        "id": "river",
+        "prompt": "The river runs past the old",
+        "reference": "mill and under the stone bridge",
+    },
+    {
+        "id": "market",
+        "prompt": "In the morning the market opens",
+        "reference": "early and the farmers bring apples",
+    },
     {"id": "sky", "prompt": "Explain why the sky is", "reference": "blue"},
 ]
 
@@ -30,7 +38,7 @@ def hf_greedy(model_path: Path, prompt: str, max_tokens: int) -> str:
     ids = tok(prompt, return_tensors="pt").input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False)
-    return str(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+    return str(tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
 
 
 def test_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
@@ -63,7 +71,9 @@ def test_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
         assert [p["id"] for p in results["prompts"]] == [p["id"] for p in PROMPTS]
         rows = []
         for spec, prompt in zip(PROMPTS, results["prompts"], strict=True):
-            page = c.get(f"/v1/jobs/{job_id}/samples", params={"prompt_id": spec["id"], "limit": 1000}).json()
+            page = c.get(
+                f"/v1/jobs/{job_id}/samples", params={"prompt_id": spec["id"], "limit": 1000}
+            ).json()
             assert page["total"] == 64
             indices = [s["index"] for s in page["samples"]]
             assert indices == list(range(64))  # exactly n draws, distinct indices
@@ -78,9 +88,29 @@ def test_job_end_to_end(stack: Stack, tmp_path: Path) -> None:
     scores_file = tmp_path / "scores.json"
     scores_file.write_text(json.dumps({"scores": rows}))
     cli = subprocess.run(
-        [sys.executable, "-m", "probeval", "bounds", "--alpha", "0.05", "--threshold", "0.0",
-         "--threshold", "0.2", "--threshold", "0.5", "--quantile", "0.5", "--quantile", "0.9",
-         "--ed-lambda", "1.5", str(scores_file)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "probeval",
+            "bounds",
+            "--alpha",
+            "0.05",
+            "--threshold",
+            "0.0",
+            "--threshold",
+            "0.2",
+            "--threshold",
+            "0.5",
+            "--quantile",
+            "0.5",
+            "--quantile",
+            "0.9",
+            "--ed-lambda",
+            "1.5",
+            str(scores_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert [p["bounds"] for p in results["prompts"]] == json.loads(cli.stdout)["rows"]

@@ -15,8 +15,14 @@ from tests.helpers import register_model
 @pytest.fixture()
 def settings(redis_url: str) -> Settings:
     return Settings(
-        redis_url=redis_url, max_n=2048, max_tokens_limit=256, max_prompts_per_job=50,
-        max_draws_per_job=20_000, max_body_bytes=200_000, chunk_max_n=64, chunk_draws=128,
+        redis_url=redis_url,
+        max_n=2048,
+        max_tokens_limit=256,
+        max_prompts_per_job=50,
+        max_draws_per_job=20_000,
+        max_body_bytes=200_000,
+        chunk_max_n=64,
+        chunk_draws=128,
     )
 
 

@@ -30,7 +30,9 @@ def authed(redis_url: str, store: Store, tmp_path: Path) -> Iterator[TestClient]
     key_file = tmp_path / "keys"
     key_file.write_text(f"# tenant sha256\nteam-b {hashlib.sha256(b'key-of-b').hexdigest()}\n")
     settings = Settings(
-        redis_url=redis_url, api_keys="team-a:key-of-a", api_keys_file=str(key_file),
+        redis_url=redis_url,
+        api_keys="team-a:key-of-a",
+        api_keys_file=str(key_file),
         max_active_jobs_per_tenant=2,
     )
     register_model(store, "tiny")

@@ -21,7 +21,9 @@ def job(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def assert_error(resp: Any, status: int, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def assert_error(
+    resp: Any, status: int, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert set(body) == {"error"}
@@ -35,7 +37,9 @@ def assert_error(resp: Any, status: int, param: str | None = None, code: str | N
 
 
 def nothing_enqueued(r: redis.Redis) -> bool:
-    return r.llen(keys.rq_queue_list(keys.sample_queue("tiny"))) == 0 and r.zcard(keys.JOBS_INDEX) == 0
+    return (
+        r.llen(keys.rq_queue_list(keys.sample_queue("tiny"))) == 0 and r.zcard(keys.JOBS_INDEX) == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,12 +70,16 @@ def test_invalid_fields_are_422_naming_the_field(
 
 
 def test_scorer_name_error_lists_allowed_values(client: TestClient) -> None:
-    err = assert_error(client.post("/v1/jobs", json=job(scorer={"name": "bleu"})), 422, "scorer.name")
+    err = assert_error(
+        client.post("/v1/jobs", json=job(scorer={"name": "bleu"})), 422, "scorer.name"
+    )
     for name in ("rouge_l_recall", "rouge_l_f", "exact_match", "contains", "regex"):
         assert name in err["message"]
 
 
-def test_unknown_model_is_404_naming_the_model(client: TestClient, redis_client: redis.Redis) -> None:
+def test_unknown_model_is_404_naming_the_model(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
     err = assert_error(client.post("/v1/jobs", json=job(model="gpt-9")), 404, "model")
     assert "gpt-9" in err["message"] and "tiny" in err["message"]
     assert nothing_enqueued(redis_client)
@@ -84,20 +92,28 @@ def test_unknown_model_is_404_naming_the_model(client: TestClient, redis_client:
 def test_limits_are_422_naming_the_limit(
     client: TestClient, redis_client: redis.Redis, sampling: dict[str, int], param: str
 ) -> None:
-    err = assert_error(client.post("/v1/jobs", json=job(sampling=sampling)), 422, param, "limit_exceeded")
+    err = assert_error(
+        client.post("/v1/jobs", json=job(sampling=sampling)), 422, param, "limit_exceeded"
+    )
     assert "limit" in err["message"]
     assert nothing_enqueued(redis_client)
 
 
 def test_total_draws_limit(client: TestClient, redis_client: redis.Redis) -> None:
     prompts = [{"id": str(i), "prompt": "p", "reference": "r"} for i in range(20)]
-    assert_error(client.post("/v1/jobs", json=job(prompts=prompts, sampling={"n": 2000})), 422, "sampling.n")
+    assert_error(
+        client.post("/v1/jobs", json=job(prompts=prompts, sampling={"n": 2000})), 422, "sampling.n"
+    )
     assert nothing_enqueued(redis_client)
 
 
-def test_scorer_needing_reference_without_one(client: TestClient, redis_client: redis.Redis) -> None:
+def test_scorer_needing_reference_without_one(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
     prompts = [{"id": "a", "prompt": "p", "reference": "r"}, {"id": "b", "prompt": "p"}]
-    err = assert_error(client.post("/v1/jobs", json=job(prompts=prompts)), 422, "prompts[1].reference")
+    err = assert_error(
+        client.post("/v1/jobs", json=job(prompts=prompts)), 422, "prompts[1].reference"
+    )
     assert "rouge_l_recall" in err["message"]
     assert nothing_enqueued(redis_client)
 
@@ -120,7 +136,9 @@ def test_body_over_size_limit_is_413(client: TestClient, redis_client: redis.Red
 
 
 def test_broken_json_is_400(client: TestClient, redis_client: redis.Redis) -> None:
-    resp = client.post("/v1/jobs", content=b'{"model": ', headers={"content-type": "application/json"})
+    resp = client.post(
+        "/v1/jobs", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
     assert_error(resp, 400, code="invalid_json")
     assert nothing_enqueued(redis_client)
 

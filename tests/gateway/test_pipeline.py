@@ -38,7 +38,9 @@ def submit(client: TestClient, **overrides: Any) -> str:
     return str(resp.json()["id"])
 
 
-def test_job_runs_to_success_with_exact_draws(client: TestClient, settings: Settings, store: Store) -> None:
+def test_job_runs_to_success_with_exact_draws(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
     install_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client)
     assert client.get(f"/v1/jobs/{job_id}/results").status_code == 409
@@ -57,7 +59,8 @@ def test_job_runs_to_success_with_exact_draws(client: TestClient, settings: Sett
         stored: list[float] = []
         for offset in (0, 50):
             page = client.get(
-                f"/v1/jobs/{job_id}/samples", params={"prompt_id": prompt["id"], "offset": offset, "limit": 50}
+                f"/v1/jobs/{job_id}/samples",
+                params={"prompt_id": prompt["id"], "offset": offset, "limit": 50},
             ).json()
             assert page["total"] == 100
             assert [s["index"] for s in page["samples"]] == list(range(offset, offset + 50))
@@ -69,10 +72,14 @@ def test_job_runs_to_success_with_exact_draws(client: TestClient, settings: Sett
     assert [p["bounds"] for p in results["prompts"]] == expected
     summary = results["summary"]
     assert summary["prompts"] == 3
-    assert summary["max_expectation_upper"] == max(p["bounds"]["expectation"]["upper"] for p in results["prompts"])
+    assert summary["max_expectation_upper"] == max(
+        p["bounds"]["expectation"]["upper"] for p in results["prompts"]
+    )
 
 
-def test_a_chunk_that_runs_twice_duplicates_nothing(client: TestClient, settings: Settings, store: Store) -> None:
+def test_a_chunk_that_runs_twice_duplicates_nothing(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
     rt = install_runtime(settings, FakeEngine(seed=1), "tiny")
     job_id = submit(client, greedy=False)
     chunk = store.chunk_plan(job_id)[0]
@@ -93,7 +100,9 @@ def test_a_chunk_that_runs_twice_duplicates_nothing(client: TestClient, settings
     assert rt.engine is not None
 
 
-def test_seeded_jobs_draw_the_same_samples(client: TestClient, settings: Settings, store: Store) -> None:
+def test_seeded_jobs_draw_the_same_samples(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
     install_runtime(settings, FakeEngine(), "tiny")
     a = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})
     b = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})

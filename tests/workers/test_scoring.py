@@ -12,7 +12,9 @@ def score(name: str, text: str, reference: str | None, pattern: str | None = Non
 
 def test_rouge_l_recall_counts_reference_tokens_in_order() -> None:
     # LCS("the capital is paris", "paris is the capital") = "the capital" (2 of 4 reference tokens).
-    assert score("rouge_l_recall", "paris is the capital", "the capital is paris") == pytest.approx(0.5)
+    assert score("rouge_l_recall", "paris is the capital", "the capital is paris") == pytest.approx(
+        0.5
+    )
     assert score("rouge_l_recall", "well, the capital is paris!", "the capital is paris") == 1.0
     assert score("rouge_l_recall", "london", "paris") == 0.0
 

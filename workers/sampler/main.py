@@ -44,7 +44,9 @@ class Heartbeat(threading.Thread):
             log.warning("could not unregister worker: %s", exc)
 
 
-def run_sampler(model_path: str, name: str | None, settings: Settings, *, burst: bool = False) -> None:
+def run_sampler(
+    model_path: str, name: str | None, settings: Settings, *, burst: bool = False
+) -> None:
     # Imported here: only a sampler process pays for (and needs) vLLM.
     from workers.sampler.engine import VllmEngine
 
@@ -65,7 +67,10 @@ def run_sampler(model_path: str, name: str | None, settings: Settings, *, burst:
     # without reloading the engine.
     try:
         serve(
-            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings), worker_id, settings, rt.rq,
+            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings),
+            worker_id,
+            settings,
+            rt.rq,
             burst=burst,
         )
     finally:

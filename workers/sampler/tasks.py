@@ -33,15 +33,24 @@ def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
         if task.greedy:
             requests.append(
                 GenerationRequest(
-                    prompt=prompt, n=1, temperature=0.0, top_p=1.0, top_k=0,
-                    max_tokens=s.max_tokens, seed=None,
+                    prompt=prompt,
+                    n=1,
+                    temperature=0.0,
+                    top_p=1.0,
+                    top_k=0,
+                    max_tokens=s.max_tokens,
+                    seed=None,
                 )
             )
         else:
             requests.append(
                 GenerationRequest(
-                    prompt=prompt, n=sl.count, temperature=s.temperature, top_p=s.top_p,
-                    top_k=s.top_k, max_tokens=s.max_tokens,
+                    prompt=prompt,
+                    n=sl.count,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    top_k=s.top_k,
+                    max_tokens=s.max_tokens,
                     seed=slice_seed(s.seed, sl.prompt_index, sl.start),
                 )
             )

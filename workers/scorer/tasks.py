@@ -39,7 +39,9 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         missing = [i for i, t in zip(indices, texts, strict=True) if t is None]
         if missing:
             raise RuntimeError(f"{len(missing)} draws of prompt {sl.prompt_index} are missing")
-        scores = {i: scorer(t, reference) for i, t in zip(indices, texts, strict=True) if t is not None}
+        scores = {
+            i: scorer(t, reference) for i, t in zip(indices, texts, strict=True) if t is not None
+        }
         scored += store.save_scores(task.job_id, sl.prompt_index, scores)
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
     if done >= job.chunks_total:

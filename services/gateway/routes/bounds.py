@@ -20,7 +20,9 @@ router = APIRouter(prefix="/v1", tags=["bounds"], dependencies=[Depends(get_tena
 )
 def bounds(body: BoundsRequest) -> BoundsResponse:
     options = BoundsOptions(
-        alpha=body.alpha, thresholds=body.thresholds, quantiles=body.quantiles,
+        alpha=body.alpha,
+        thresholds=body.thresholds,
+        quantiles=body.quantiles,
         ed_lambda=body.ed_lambda,
     )
     return compute_bounds(body.scores, options)

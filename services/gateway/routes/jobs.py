@@ -82,7 +82,8 @@ def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
     results = _results(job, store)
     index = {p.id: i for i, p in enumerate(job.spec.prompts)}
     scores = [
-        [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())] for p in results.prompts
+        [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())]
+        for p in results.prompts
     ]
     return HTMLResponse(render_report(job_id, job.spec, results, scores))
 
