@@ -90,4 +90,8 @@ def drop_chunks(conn: redis.Redis, job_id: str, chunk_ids: list[int], *, delete:
                 dropped += 1
         except (InvalidJobOperation, NoSuchJobError):
             continue
+        except ValueError:
+            # A worker took the chunk between the status read and cancel() (RQ then finds no
+            # execution record yet): it runs, and its task sees the job's new status.
+            continue
     return dropped
