@@ -15,6 +15,7 @@ import redis
 
 from shared import keys
 from shared.errors import NotFound
+from shared.metrics import record_status_change
 from shared.schemas import (
     ChunkTask,
     ErrorInfo,
@@ -137,6 +138,7 @@ class Store:
         pipe.expire(keys.job(job_id), self.retention_s)
         pipe.expire(keys.job_chunks(job_id), self.retention_s)
         pipe.zadd(keys.JOBS_INDEX, {job_id: now})
+        record_status_change(pipe, None, JobStatus.queued)
         pipe.execute()
 
     def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
@@ -182,6 +184,8 @@ class Store:
                 *(s.value for s in allowed_from),
             ],
         )
+        if old:
+            record_status_change(self.r, old, new)
         return JobStatus(old) if old else None
 
     def chunk_plan(self, job_id: str) -> list[ChunkTask]:
@@ -192,7 +196,7 @@ class Store:
 
     def delete_job(self, job_id: str) -> int:
         """Remove every key of the job; returns how many keys were removed."""
-        tenant = self.r.hget(keys.job(job_id), "tenant")
+        tenant, status = self.r.hmget(keys.job(job_id), ["tenant", "status"])
         names = [
             keys.job(job_id),
             *self.r.scan_iter(match=keys.job_keys_pattern(job_id), count=500),
@@ -202,6 +206,8 @@ class Store:
         pipe.zrem(keys.JOBS_INDEX, job_id)
         if tenant is not None:
             pipe.srem(keys.tenant_active_jobs(str(tenant)), job_id)
+        if status is not None:
+            record_status_change(pipe, status, None)
         return int(pipe.execute()[0])
 
     def active_jobs(self, tenant: str) -> int:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from shared.errors import InvalidInput, NotFound
+from shared.metrics import record_generated
 from shared.queues import enqueue_scoring
 from shared.schemas import ChunkTask, ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE
@@ -82,6 +83,12 @@ def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         rt.store.set_status(task.job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
         return {"failed": exc.message}
 
+    record_generated(
+        rt.store.r,
+        job.spec.model,
+        draws=sum(len(outs) for outs in completions),
+        tokens=sum(c.tokens for outs in completions for c in outs),
+    )
     generated = 0
     for sl, outs in zip(task.slices, completions, strict=True):
         if task.greedy:

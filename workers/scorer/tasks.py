@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import NotFound
+from shared.metrics import record_scored
 from shared.results import build_results
 from shared.schemas import ChunkTask, GreedyResult, JobStatus
 from shared.store import ACTIVE, JobRecord, Store
@@ -43,6 +44,7 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
             i: scorer(t, reference) for i, t in zip(indices, texts, strict=True) if t is not None
         }
         scored += store.save_scores(task.job_id, sl.prompt_index, scores)
+        record_scored(store.r, job.spec.model, draws=len(scores))
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
     if done >= job.chunks_total:
         finalize(store, job)
