@@ -227,6 +227,7 @@ def render_report(
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>probeval report {html.escape(job_id)}</title><style>{_CSS}</style></head>
 <body>
 <h1>probeval report: {html.escape(spec.model)}</h1>

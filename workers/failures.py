@@ -7,6 +7,7 @@ from typing import Any
 
 from rq.job import Job
 
+from shared.queues import CHUNK_RETRIES
 from shared.schemas import ErrorInfo, JobStatus
 from shared.store import ACTIVE
 from workers import runtime
@@ -26,11 +27,18 @@ def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, 
     job_id = payload.get("job_id") if isinstance(payload, dict) else None
     if not job_id:
         return
+    attempts = CHUNK_RETRIES + 1
+    detail = str(exc) or (
+        "the worker running it stopped without finishing it (killed, or lost its connection)"
+        if exc_type.__name__ == "AbandonedJobError"
+        else "no message"
+    )
     error = ErrorInfo(
         code="chunk_failed",
-        message=f"chunk {payload.get('chunk_id')} failed after retries: {exc_type.__name__}: {exc}"[
-            :2000
-        ],
+        message=(
+            f"chunk {payload.get('chunk_id')} failed {attempts} times: "
+            f"{exc_type.__name__}: {detail}"
+        )[:2000],
         param=None,
     )
     runtime.current().store.set_status(job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -56,31 +57,39 @@ def load_questions(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 class Progress:
-    """Progress lines: samples done, samples per second and ETA per job."""
+    """Progress lines per job: draws done, draws per second since the job started running,
+    and the ETA at that rate. A finished job keeps its final rate."""
 
     def __init__(self) -> None:
         self.tty = sys.stdout.isatty()
-        self.started = time.monotonic()
         self.last_print = 0.0
         self.drawn = 0
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, float] = {}
 
     def show(self, views: dict[str, dict[str, Any]], final: bool = False) -> None:
         now = time.monotonic()
+        for name, v in views.items():
+            if v["status"] != "queued":
+                self.started.setdefault(name, now)
+            if v["status"] in ("succeeded", "failed", "cancelled"):
+                self.ended.setdefault(name, now)
         if not (self.tty or final or now - self.last_print >= 5):
             return
         self.last_print = now
-        elapsed = max(1e-9, now - self.started)
         lines = []
         for name, v in views.items():
             done, total = v["progress"]["samples_done"], v["progress"]["samples_total"]
-            rate = done / elapsed
+            elapsed = self.ended.get(name, now) - self.started.get(name, now)
+            rate = done / elapsed if elapsed > 0 else 0.0
             eta = (total - done) / rate if rate > 0 else float("inf")
             width = 30
             filled = int(width * done / total) if total else width
             bar = "#" * filled + "-" * (width - filled)
-            eta_s = "--" if eta == float("inf") else f"{eta:4.0f}s"
+            eta_s = "  --" if eta == float("inf") else f"{eta:4.0f}s"
             lines.append(
-                f"  {name:<7} [{bar}] {done:>6}/{total:<6} {rate:7.0f} draws/s  ETA {eta_s}  {v['status']}"
+                f"  {name:<7} [{bar}] {done:>6}/{total:<6} {rate:6.0f} draws/s  ETA {eta_s}  "
+                f"{v['status']}"
             )
         if self.tty and self.drawn:
             sys.stdout.write(f"\x1b[{self.drawn}A")  # redraw the bars in place
@@ -89,11 +98,6 @@ class Progress:
         )
         self.drawn = len(lines)
         sys.stdout.flush()
-
-
-def contained(scores: list[float]) -> int:
-    """Draws whose ROUGE-L recall is 1: every token of the answer appears, in order."""
-    return sum(1 for s in scores if s >= 1.0)
 
 
 def fetch_scores(c: httpx.Client, job_id: str, prompt_id: str, n: int) -> list[float]:
@@ -124,7 +128,8 @@ def print_table(
     alpha: float,
 ) -> None:
     print(f"\n{name} set ({len(results['prompts'])} questions, alpha = {alpha:g}):")
-    header = f"  {'question':<12} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
+    w = max([len("question")] + [len(p["id"]) for p in results["prompts"]])
+    header = f"  {'question':<{w}} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
     print(header)
     print("  " + "-" * (len(header) - 2))
     for p, row, leak in zip(results["prompts"], rows, leaks, strict=True):
@@ -139,7 +144,7 @@ def print_table(
         else:
             verdict = "greedy partly right"
         print(
-            f"  {p['id']:<12} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{len(row):<4} "
+            f"  {p['id']:<{w}} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{len(row):<4} "
             f"{leak['upper']:8.3f} {b['expectation']['upper']:8.3f} {b['ed']['upper']:8.3f}  {verdict}"
         )
 
@@ -155,6 +160,11 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     model = args.model.name
     with LocalStack(args.state_dir) as stack:
+        # The shipped model is float32 and tiny; vLLM's "auto" runs float32 checkpoints in
+        # bfloat16 on CPUs, which changes its greedy answers from the ones its card reports.
+        stack.env.setdefault(
+            "PROBEVAL_ENGINE_DTYPE", os.environ.get("PROBEVAL_ENGINE_DTYPE", "float32")
+        )
         try:
             url = stack.redis()
             base = stack.services(str(args.model), model, "127.0.0.1", free_port())
