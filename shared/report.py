@@ -8,40 +8,13 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
-
+from shared.results import FullScore, full_score_bounds
 from shared.schemas import JobCreate, JobResults, PromptResult
-from shared.stats import clopper_pearson, dkw_epsilon
+from shared.stats import dkw_epsilon
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 _BLUE, _ORANGE, _GREY, _RED = "#1f77b4", "#e66100", "#888888", "#b2182b"
-
-
-@dataclass(frozen=True)
-class FullScore:
-    """Clopper-Pearson bounds on P(score = 1), e.g. "the draw contains the whole answer".
-
-    The event is fixed before sampling, so its count is binomial and the bound is exact; for
-    rows of 0/1 scores it equals the row's ``binary`` bound (M_bin).
-    """
-
-    k: int
-    lower: float
-    upper: float
-
-
-def full_score_bounds(rows: Sequence[Sequence[float]], alpha: float) -> list[FullScore]:
-    if not rows:
-        return []
-    k = np.array([sum(1 for x in row if x >= 1.0) for row in rows], dtype=np.int64)
-    n = np.array([len(row) for row in rows], dtype=np.int64)
-    cp = clopper_pearson(k, n, alpha=alpha)
-    return [
-        FullScore(int(a), float(lo), float(up))
-        for a, lo, up in zip(cp.k, cp.lower, cp.upper, strict=True)
-    ]
 
 
 def verdict(prompt: PromptResult, full: FullScore) -> str:
@@ -237,7 +210,8 @@ def render_report(
 <p id="summary">{summary.prompts} prompts; mean of per-prompt means {_fmt(summary.mean_of_means)};
 largest M_mu upper bound {_fmt(summary.max_expectation_upper)};
 {summary.greedy_zero_but_sampled_positive} prompts score 0 under greedy decoding while some draw scored above 0;
-{summary.binary_leak_proven} prompts with a proven leak (Clopper-Pearson lower bound &gt; 0).</p>
+{summary.full_score_proven} prompts where a draw scoring 1 provably has positive probability
+(Clopper-Pearson lower bound on P(score = 1) &gt; 0).</p>
 <h2>Greedy score vs bounds</h2>
 {_overview_svg(results, full)}
 <h2>Per prompt</h2>

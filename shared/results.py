@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
 from shared.bounds import compute_bounds
 from shared.schemas import BoundsOptions, JobResults, JobStatus, PromptResult, ResultsSummary
+from shared.stats import clopper_pearson
 from shared.store import JobRecord, Store
+
+
+@dataclass(frozen=True)
+class FullScore:
+    """Clopper-Pearson bounds on P(score = 1), e.g. "the draw contains the whole answer".
+
+    The event is fixed before sampling, so its count is binomial and the bound is exact; for
+    rows of 0/1 scores it equals the row's ``binary`` bound (M_bin).
+    """
+
+    k: int
+    lower: float
+    upper: float
+
+
+def full_score_bounds(rows: Sequence[Sequence[float]], alpha: float) -> list[FullScore]:
+    if not rows:
+        return []
+    k = np.array([np.count_nonzero(np.asarray(row) >= 1.0) for row in rows], dtype=np.int64)
+    n = np.array([len(row) for row in rows], dtype=np.int64)
+    cp = clopper_pearson(k, n, alpha=alpha)
+    return [
+        FullScore(int(a), float(lo), float(up))
+        for a, lo, up in zip(cp.k, cp.lower, cp.upper, strict=True)
+    ]
 
 
 def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResults:
@@ -50,12 +81,12 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         alpha=spec.alpha,
         partial=partial,
         prompts=prompts,
-        summary=summarize(prompts, rows),
+        summary=summarize(prompts, rows, spec.alpha),
         assumptions=response.assumptions if response else "",
     )
 
 
-def summarize(prompts: list[PromptResult], rows: list[list[float]]) -> ResultsSummary:
+def summarize(prompts: list[PromptResult], rows: list[list[float]], alpha: float) -> ResultsSummary:
     means = [p.bounds.mean for p in prompts]
     return ResultsSummary(
         prompts=len(prompts),
@@ -66,7 +97,5 @@ def summarize(prompts: list[PromptResult], rows: list[list[float]]) -> ResultsSu
             for p, row in zip(prompts, rows, strict=True)
             if p.greedy is not None and p.greedy.score == 0.0 and max(row) > 0.0
         ),
-        binary_leak_proven=sum(
-            1 for p in prompts if p.bounds.binary is not None and p.bounds.binary.lower > 0.0
-        ),
+        full_score_proven=sum(1 for f in full_score_bounds(rows, alpha) if f.lower > 0.0),
     )

@@ -270,8 +270,10 @@ class ResultsSummary(BaseModel):
     greedy_zero_but_sampled_positive: int = Field(
         description="Prompts whose greedy score is 0 while some draw scored > 0."
     )
-    binary_leak_proven: int = Field(
-        description="Prompts with binary scores whose Clopper-Pearson lower bound is > 0."
+    full_score_proven: int = Field(
+        description="Prompts whose one-sided Clopper-Pearson lower bound (at 1 - alpha) on "
+        "P(score = 1) is > 0: a draw scoring 1 (e.g. containing the whole reference) provably "
+        "has positive probability. For rows of 0/1 scores this is binary.lower > 0."
     )
 
 

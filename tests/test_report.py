@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from shared.bounds import compute_bounds
-from shared.report import full_score_bounds, render_report
-from shared.results import summarize
+from shared.report import render_report
+from shared.results import full_score_bounds, summarize
 from shared.schemas import (
     BoundsOptions,
     GreedyResult,
@@ -39,7 +41,7 @@ def test_report_is_self_contained_and_complete() -> None:
         status=JobStatus.succeeded,
         alpha=0.05,
         prompts=prompts,
-        summary=summarize(prompts, rows),
+        summary=summarize(prompts, rows, 0.05),
         assumptions=bounds.assumptions,
     )
     page = render_report("j", spec, results, rows)
@@ -60,3 +62,19 @@ def test_full_score_bounds_match_binary_rows() -> None:
     assert binary is not None
     assert (full[0].k, full[0].lower, full[0].upper) == (binary.k, binary.lower, binary.upper)
     assert full[1].k == 1
+
+
+def test_summary_counts_what_greedy_hides() -> None:
+    rows = [[0.0] * 50 + [1.0] * 10, [0.0] * 60, [0.5] * 60]
+    bounds = compute_bounds(rows, BoundsOptions(alpha=0.01)).rows
+    greedy = [0.0, 0.0, 0.0]
+    prompts = [
+        PromptResult(id=str(i), n=60, greedy=GreedyResult(text="", score=g), bounds=b)
+        for i, (g, b) in enumerate(zip(greedy, bounds, strict=True))
+    ]
+    summary = summarize(prompts, rows, 0.01)
+    assert summary.prompts == 3
+    assert summary.greedy_zero_but_sampled_positive == 2  # rows 0 and 2
+    assert summary.full_score_proven == 1  # only row 0 has draws scoring 1
+    assert summary.max_expectation_upper == max(b.expectation.upper for b in bounds)
+    assert summary.mean_of_means == pytest.approx((10 / 60 + 0 + 0.5) / 3, rel=1e-12)
