@@ -11,8 +11,6 @@ from typing import Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Probability = float
-
 
 class _Strict(BaseModel):
     """Unknown fields are an error, not silently dropped: a typo must not change a job. Types are
