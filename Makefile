@@ -20,7 +20,8 @@ test-fast: setup
 	@$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
-	@$(BIN)/ruff check shared services workers probeval tests bench examples
+	@$(BIN)/ruff check shared services workers probeval tests bench examples scripts
+	@$(BIN)/ruff format --check shared services workers probeval tests bench examples scripts
 
 typecheck: setup
 	@$(BIN)/mypy shared services

@@ -183,8 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
     report = asyncio.run(
         run_load(
-            args.base, headers=headers, model=args.model, count=args.count,
-            concurrency=args.concurrency, keep_every=args.keep_every, max_seconds=args.max_seconds,
+            args.base,
+            headers=headers,
+            model=args.model,
+            count=args.count,
+            concurrency=args.concurrency,
+            keep_every=args.keep_every,
+            max_seconds=args.max_seconds,
         )
     )
     json.dump(asdict(report), sys.stdout, indent=2)

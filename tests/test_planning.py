@@ -35,8 +35,13 @@ def test_greedy_chunk_comes_first_and_covers_every_prompt() -> None:
 
 
 def test_no_greedy_chunk_when_not_asked() -> None:
-    chunks = plan_chunks("j", _spec(prompts=2, n=300, greedy=False), chunk_max_n=256, chunk_draws=256)
+    chunks = plan_chunks(
+        "j", _spec(prompts=2, n=300, greedy=False), chunk_max_n=256, chunk_draws=256
+    )
     assert not any(c.greedy for c in chunks)
     assert [(s.prompt_index, s.start, s.count) for c in chunks for s in c.slices] == [
-        (0, 0, 256), (0, 256, 44), (1, 0, 256), (1, 256, 44)
+        (0, 0, 256),
+        (0, 256, 44),
+        (1, 0, 256),
+        (1, 256, 44),
     ]

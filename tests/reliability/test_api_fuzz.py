@@ -45,8 +45,9 @@ def served_model(case: Any) -> Any:
     return case
 
 
-def fuzz_operation(operation: Any, mode: GenerationMode, base: str, sent: dict[str, int],
-                   statuses: dict[str, int]) -> None:
+def fuzz_operation(
+    operation: Any, mode: GenerationMode, base: str, sent: dict[str, int], statuses: dict[str, int]
+) -> None:
     label = f"{operation.method.upper()} {operation.path} ({mode.value})"
     strategy = operation.as_strategy(generation_mode=mode)
     if mode == GenerationMode.POSITIVE:
@@ -83,6 +84,8 @@ def test_fuzz_every_operation(api_gateway: ApiGateway, figures: dict[str, Any]) 
             fuzz_operation(result.ok(), mode, api_gateway.base, sent, statuses)
     total = sum(sent.values())
     figures["fuzz"] = {
-        "requests": total, "by_status": dict(sorted(statuses.items())), "by_operation": sent
+        "requests": total,
+        "by_status": dict(sorted(statuses.items())),
+        "by_operation": sent,
     }
     assert total >= MIN_REQUESTS, sent

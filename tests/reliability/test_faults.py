@@ -144,7 +144,8 @@ def test_scorer_kill9_mid_chunk(rstack: ReliabilityStack, figures: dict[str, Any
     assert view["status"] == "succeeded", view
     assert_exact_draws(rstack, job_id, prompts, n)
     figures["scorer_kill9"] = {
-        "killed_at_progress": round(at, 3), "detection_s": round(detected, 2)
+        "killed_at_progress": round(at, 3),
+        "detection_s": round(detected, 2),
     }
 
 
@@ -190,7 +191,8 @@ def test_poison_chunk_fails_the_job_after_retries(
     time.sleep(ABANDON_AFTER_S * 2)
     assert rstack.proc("scorer").poll() is None  # nothing re-ran it
     figures["poison_chunk"] = {
-        "attempts": deaths, "seconds_to_failed_job": round(time.monotonic() - started, 1)
+        "attempts": deaths,
+        "seconds_to_failed_job": round(time.monotonic() - started, 1),
     }
 
 

@@ -24,8 +24,13 @@ def test_thousand_submissions_fifty_clients(
     rstack.wait_for_sampler()
     report = asyncio.run(
         run_load(
-            rstack.base, headers=AUTH_A, model=MODEL, count=1000, concurrency=50,
-            keep_every=100, max_seconds=240,
+            rstack.base,
+            headers=AUTH_A,
+            model=MODEL,
+            count=1000,
+            concurrency=50,
+            keep_every=100,
+            max_seconds=240,
         )
     )
     figures["load"] = asdict(report) | {"kept": len(report.kept)}
