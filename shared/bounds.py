@@ -17,7 +17,7 @@ from shared.schemas import (
     BoundsResponse,
 )
 from shared.stats import BoundsTable, bound_rows
-from shared.stats.rows import _groups
+from shared.stats.rows import group_rows
 
 __all__ = ["ASSUMPTIONS", "compute_bounds", "row_documents", "validate_rows"]
 
@@ -37,7 +37,7 @@ def validate_rows(rows: Sequence[Sequence[float]] | NDArray[np.floating]) -> Non
 
     Bad means: not a list, empty, or holding a value that is not a finite number in [0, 1].
     """
-    _groups(rows, "scores")
+    group_rows(rows, "scores")
 
 
 _COLUMNS = (

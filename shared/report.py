@@ -9,7 +9,6 @@ import html
 import math
 from collections.abc import Sequence
 
-from shared.results import FullScore, full_score_bounds
 from shared.schemas import JobCreate, JobResults, PromptResult
 from shared.stats import dkw_epsilon
 
@@ -17,11 +16,11 @@ from shared.stats import dkw_epsilon
 _BLUE, _ORANGE, _GREY, _RED = "#1f77b4", "#e66100", "#888888", "#b2182b"
 
 
-def verdict(prompt: PromptResult, full: FullScore) -> str:
+def verdict(prompt: PromptResult) -> str:
     """One line a reader can act on, from the bounds alone."""
     b = prompt.bounds
     greedy = prompt.greedy.score if prompt.greedy is not None else None
-    if full.lower > 0:
+    if prompt.full_score.lower > 0:
         if greedy == 0.0:
             return "leaks under sampling although greedy decoding hides it"
         return "leaks: the answer appears with probability provably above 0"
@@ -92,7 +91,7 @@ def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title
     return "".join(parts)
 
 
-def _overview_svg(results: JobResults, full: Sequence[FullScore]) -> str:
+def _overview_svg(results: JobResults) -> str:
     """Per prompt: greedy score (orange diamond), mean (blue dot) and the bounds above it."""
     prompts = results.prompts
     w = max(360, 40 + 26 * len(prompts))
@@ -115,7 +114,8 @@ def _overview_svg(results: JobResults, full: Sequence[FullScore]) -> str:
             f'<text x="{pad - 4}" y="{py(t) + 4}" text-anchor="end" class="a">{t:g}</text>'
         )
         parts.append(f'<line x1="{pad}" y1="{py(t)}" x2="{w - pad}" y2="{py(t)}" stroke="#eee"/>')
-    for i, (p, f) in enumerate(zip(prompts, full, strict=True)):
+    for i, p in enumerate(prompts):
+        f = p.full_score
         x = px(i)
         b = p.bounds
         parts.append(
@@ -178,9 +178,9 @@ def render_report(
         "alpha": f"{spec.alpha:g} (each bound holds with probability ≥ {1 - spec.alpha:g} per prompt)",
         "ed lambda": f"{spec.ed_lambda:g}",
     }
-    full = full_score_bounds(scores, spec.alpha)
     rows = []
-    for p, f in zip(results.prompts, full, strict=True):
+    for p in results.prompts:
+        f = p.full_score
         b = p.bounds
         rows.append(
             "<tr>"
@@ -189,7 +189,7 @@ def render_report(
             f"<td>{f.k}</td><td>{_fmt(f.lower)}</td><td>{_fmt(f.upper)}</td>"
             f"<td>{_fmt(b.expectation.upper)}</td><td>{_fmt(b.std.upper)}</td>"
             f"<td>{_fmt(b.ed.upper)}</td>"
-            f'<td class="l">{html.escape(verdict(p, f))}</td>'
+            f'<td class="l">{html.escape(verdict(p))}</td>'
             "</tr>"
         )
     ecdfs = [
@@ -213,7 +213,7 @@ largest M_mu upper bound {_fmt(summary.max_expectation_upper)};
 {summary.full_score_proven} prompts where a draw scoring 1 provably has positive probability
 (Clopper-Pearson lower bound on P(score = 1) &gt; 0).</p>
 <h2>Greedy score vs bounds</h2>
-{_overview_svg(results, full)}
+{_overview_svg(results)}
 <h2>Per prompt</h2>
 <table id="prompts"><thead><tr><th class="l">prompt</th><th>n</th><th>greedy</th><th>mean</th>
 <th>draws scoring 1</th><th>P(score=1) lower</th><th>P(score=1) upper</th><th>M_mu upper</th><th>M_sigma upper</th><th>M_ED upper</th><th class="l">verdict</th></tr></thead>

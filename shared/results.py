@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from shared.bounds import compute_bounds
-from shared.schemas import BoundsOptions, JobResults, JobStatus, PromptResult, ResultsSummary
+from shared.schemas import (
+    BoundsOptions,
+    FullScoreBounds,
+    JobResults,
+    JobStatus,
+    PromptResult,
+    ResultsSummary,
+)
 from shared.stats import clopper_pearson
 from shared.store import JobRecord, Store
 
 
-@dataclass(frozen=True)
-class FullScore:
-    """Clopper-Pearson bounds on P(score = 1), e.g. "the draw contains the whole answer".
-
-    The event is fixed before sampling, so its count is binomial and the bound is exact; for
-    rows of 0/1 scores it equals the row's ``binary`` bound (M_bin).
-    """
-
-    k: int
-    lower: float
-    upper: float
-
-
-def full_score_bounds(rows: Sequence[Sequence[float]], alpha: float) -> list[FullScore]:
+def full_score_bounds(rows: Sequence[Sequence[float]], alpha: float) -> list[FullScoreBounds]:
+    """Clopper-Pearson bounds on P(score = 1) per row (see ``FullScoreBounds``)."""
     if not rows:
         return []
     k = np.array([np.count_nonzero(np.asarray(row) >= 1.0) for row in rows], dtype=np.int64)
     n = np.array([len(row) for row in rows], dtype=np.int64)
     cp = clopper_pearson(k, n, alpha=alpha)
     return [
-        FullScore(int(a), float(lo), float(up))
+        FullScoreBounds(k=int(a), lower=float(lo), upper=float(up))
         for a, lo, up in zip(cp.k, cp.lower, cp.upper, strict=True)
     ]
 
@@ -64,6 +58,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         ed_lambda=spec.ed_lambda,
     )
     response = compute_bounds(rows, options) if rows else None
+    full = full_score_bounds(rows, spec.alpha)
     prompts: list[PromptResult] = []
     for position, index in enumerate(prompt_indices):
         assert response is not None
@@ -73,6 +68,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
                 n=len(rows[position]),
                 greedy=greedy.get(index),
                 bounds=response.rows[position],
+                full_score=full[position],
             )
         )
     return JobResults(
@@ -81,21 +77,22 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         alpha=spec.alpha,
         partial=partial,
         prompts=prompts,
-        summary=summarize(prompts, rows, spec.alpha),
+        summary=summarize(prompts),
         assumptions=response.assumptions if response else "",
     )
 
 
-def summarize(prompts: list[PromptResult], rows: list[list[float]], alpha: float) -> ResultsSummary:
+def summarize(prompts: list[PromptResult]) -> ResultsSummary:
     means = [p.bounds.mean for p in prompts]
     return ResultsSummary(
         prompts=len(prompts),
         mean_of_means=sum(means) / len(means) if means else None,
         max_expectation_upper=max((p.bounds.expectation.upper for p in prompts), default=None),
+        # Scores are in [0, 1], so a positive mean is exactly "some draw scored above 0".
         greedy_zero_but_sampled_positive=sum(
             1
-            for p, row in zip(prompts, rows, strict=True)
-            if p.greedy is not None and p.greedy.score == 0.0 and max(row) > 0.0
+            for p in prompts
+            if p.greedy is not None and p.greedy.score == 0.0 and p.bounds.mean > 0.0
         ),
-        full_score_proven=sum(1 for f in full_score_bounds(rows, alpha) if f.lower > 0.0),
+        full_score_proven=sum(1 for p in prompts if p.full_score.lower > 0.0),
     )

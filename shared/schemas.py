@@ -250,11 +250,22 @@ class GreedyResult(BaseModel):
     score: float
 
 
+class FullScoreBounds(BaseModel):
+    """One-sided Clopper-Pearson bounds, each at 1 - alpha, on P(score = 1): e.g. "the draw
+    contains the whole reference". The event is fixed before sampling, so its count is binomial
+    and the bound is exact for every row; on rows of 0/1 scores it equals ``binary`` (M_bin)."""
+
+    k: int = Field(description="Draws that scored exactly 1.")
+    lower: float = Field(description="One-sided lower bound on P(score = 1) at level 1 - alpha.")
+    upper: float = Field(description="One-sided upper bound on P(score = 1) at level 1 - alpha.")
+
+
 class PromptResult(BaseModel):
     id: str
     n: int
     greedy: GreedyResult | None
     bounds: BoundsRow
+    full_score: FullScoreBounds
 
 
 class ResultsSummary(BaseModel):

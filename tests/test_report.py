@@ -32,16 +32,17 @@ def test_report_is_self_contained_and_complete() -> None:
     )
     rows = [[0, 0, 1, 1, 0.5, 0, 0, 1], [0.0] * 8]
     bounds = compute_bounds(rows, BoundsOptions(alpha=0.05))
+    full = full_score_bounds(rows, 0.05)
     prompts = [
-        PromptResult(id=p.id, n=8, greedy=GreedyResult(text="x", score=0.0), bounds=b)
-        for p, b in zip(spec.prompts, bounds.rows, strict=True)
+        PromptResult(id=p.id, n=8, greedy=GreedyResult(text="x", score=0.0), bounds=b, full_score=f)
+        for p, b, f in zip(spec.prompts, bounds.rows, full, strict=True)
     ]
     results = JobResults(
         id="j",
         status=JobStatus.succeeded,
         alpha=0.05,
         prompts=prompts,
-        summary=summarize(prompts, rows, 0.05),
+        summary=summarize(prompts),
         assumptions=bounds.assumptions,
     )
     page = render_report("j", spec, results, rows)
@@ -67,12 +68,14 @@ def test_full_score_bounds_match_binary_rows() -> None:
 def test_summary_counts_what_greedy_hides() -> None:
     rows = [[0.0] * 50 + [1.0] * 10, [0.0] * 60, [0.5] * 60]
     bounds = compute_bounds(rows, BoundsOptions(alpha=0.01)).rows
-    greedy = [0.0, 0.0, 0.0]
+    full = full_score_bounds(rows, 0.01)
     prompts = [
-        PromptResult(id=str(i), n=60, greedy=GreedyResult(text="", score=g), bounds=b)
-        for i, (g, b) in enumerate(zip(greedy, bounds, strict=True))
+        PromptResult(
+            id=str(i), n=60, greedy=GreedyResult(text="", score=0.0), bounds=b, full_score=f
+        )
+        for i, (b, f) in enumerate(zip(bounds, full, strict=True))
     ]
-    summary = summarize(prompts, rows, 0.01)
+    summary = summarize(prompts)
     assert summary.prompts == 3
     assert summary.greedy_zero_but_sampled_positive == 2  # rows 0 and 2
     assert summary.full_score_proven == 1  # only row 0 has draws scoring 1

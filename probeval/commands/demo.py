@@ -100,31 +100,9 @@ class Progress:
         sys.stdout.flush()
 
 
-def fetch_scores(c: httpx.Client, job_id: str, prompt_id: str, n: int) -> list[float]:
-    scores: list[float] = []
-    for offset in range(0, n, 1000):
-        page = c.get(
-            f"/v1/jobs/{job_id}/samples",
-            params={"prompt_id": prompt_id, "offset": offset, "limit": 1000},
-        )
-        page.raise_for_status()
-        scores += [float(s["score"]) for s in page.json()["samples"]]
-    return scores
-
-
-def leak_bounds(c: httpx.Client, rows: list[list[float]], alpha: float) -> list[dict[str, Any]]:
-    """Clopper-Pearson bounds on P(draw contains the answer), via POST /v1/bounds on 0/1 rows."""
-    binary = [[1.0 if s >= 1.0 else 0.0 for s in row] for row in rows]
-    resp = c.post("/v1/bounds", json={"scores": binary, "alpha": alpha})
-    resp.raise_for_status()
-    return [row["binary"] for row in resp.json()["rows"]]
-
-
 def print_table(
     name: str,
     results: dict[str, Any],
-    rows: list[list[float]],
-    leaks: list[dict[str, Any]],
     alpha: float,
 ) -> None:
     print(f"\n{name} set ({len(results['prompts'])} questions, alpha = {alpha:g}):")
@@ -132,7 +110,9 @@ def print_table(
     header = f"  {'question':<{w}} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
     print(header)
     print("  " + "-" * (len(header) - 2))
-    for p, row, leak in zip(results["prompts"], rows, leaks, strict=True):
+    for p in results["prompts"]:
+        # P(score = 1): the draw contains every token of the answer (ROUGE-L recall 1).
+        leak = p["full_score"]
         greedy = p["greedy"]["score"] if p["greedy"] else float("nan")
         b = p["bounds"]
         if leak["lower"] > 0 and greedy == 0:
@@ -144,7 +124,7 @@ def print_table(
         else:
             verdict = "greedy partly right"
         print(
-            f"  {p['id']:<{w}} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{len(row):<4} "
+            f"  {p['id']:<{w}} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{p['n']:<4} "
             f"{leak['upper']:8.3f} {b['expectation']['upper']:8.3f} {b['ed']['upper']:8.3f}  {verdict}"
         )
 
@@ -228,15 +208,13 @@ def _run_jobs(
         retain_greedy: list[float] = []
         for name, jid in jobs.items():
             results = c.get(f"/v1/jobs/{jid}/results").json()
-            rows = [fetch_scores(c, jid, p["id"], p["n"]) for p in results["prompts"]]
-            leaks = leak_bounds(c, rows, args.alpha)
-            print_table(name, results, rows, leaks, args.alpha)
+            print_table(name, results, args.alpha)
             (report_dir / f"demo-{name}.html").write_text(c.get(f"/v1/jobs/{jid}/report").text)
-            for p, leak in zip(results["prompts"], leaks, strict=True):
+            for p in results["prompts"]:
                 greedy = p["greedy"]["score"] if p["greedy"] else None
                 if name == "forget" and greedy == 0.0:
                     forgotten += 1
-                    leaked += int(leak["lower"] > 0)
+                    leaked += int(p["full_score"]["lower"] > 0)
                 if name == "retain" and greedy is not None:
                     retain_greedy.append(greedy)
         n_forget = len(splits["forget"])

@@ -122,7 +122,7 @@ class BoundsTable:
         )
 
 
-def _groups(rows: RowsLike, name: str) -> tuple[IntArray, list[tuple[IntArray, FloatArray]]]:
+def group_rows(rows: RowsLike, name: str) -> tuple[IntArray, list[tuple[IntArray, FloatArray]]]:
     """Validate rows; return the lengths and (row indices, stacked rows) per distinct length."""
     if isinstance(rows, np.ndarray):
         matrix = check_score_matrix(rows, name=name)
@@ -203,7 +203,7 @@ def bound_rows(
         raise InvalidInput(
             f"ed_lambda must be a finite number >= 0, got {ed_lambda!r}", param="ed_lambda"
         )
-    lengths, groups = _groups(rows, name)
+    lengths, groups = group_rows(rows, name)
     m = lengths.size
     out = {
         key: np.empty(m)

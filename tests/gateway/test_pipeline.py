@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from shared.bounds import compute_bounds
 from shared.config import Settings
+from shared.results import full_score_bounds
 from shared.schemas import BoundsOptions, ChunkTask
 from shared.store import Store
 from tests.fakes import FakeEngine
@@ -70,6 +71,8 @@ def test_job_runs_to_success_with_exact_draws(
     options = BoundsOptions(alpha=0.01, thresholds=[0.25, 0.5], quantiles=[0.5, 0.9])
     expected = compute_bounds(rows, options).model_dump(by_alias=True)["rows"]
     assert [p["bounds"] for p in results["prompts"]] == expected
+    full = [f.model_dump() for f in full_score_bounds(rows, 0.01)]
+    assert [p["full_score"] for p in results["prompts"]] == full
     summary = results["summary"]
     assert summary["prompts"] == 3
     assert summary["max_expectation_upper"] == max(
