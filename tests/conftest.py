@@ -1,5 +1,9 @@
-"""Shared fixtures: a private redis-server on a free loopback port for the whole session,
-flushed around every test that uses it, so tests never touch a Redis they did not start."""
+"""The one conftest: a private redis-server on a free loopback port for the whole session,
+flushed around every test that uses it, so tests never touch a Redis they did not start.
+
+Fixtures shared by several folders live in ``tests/fixtures/`` and are loaded here as plugins,
+so no test module imports a conftest and each fixture is defined once.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,14 @@ import redis
 
 from probeval.local import ProcessGroup, free_port, start_redis
 from shared.store import Store, connect
+
+# stacks before reliability, which imports it (so pytest can rewrite its asserts).
+pytest_plugins = [
+    "tests.fixtures.stacks",
+    "tests.fixtures.reliability",
+    "tests.fixtures.gateway",
+    "tests.fixtures.deploy",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Helpers for the deployment checks: repo paths, YAML loading, the Dockerfile's stages.
 
-(A module of its own, not conftest.py: several test folders have a conftest.)
+(A module of its own, not conftest.py, so test modules can import it.)
 """
 
 from __future__ import annotations

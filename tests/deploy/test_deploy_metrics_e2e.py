@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import keys
-from tests.e2e.conftest import Stack, requires_vllm, stack  # noqa: F401 (fixture)
+from tests.fixtures.stacks import Stack, requires_vllm
 
 
 def _gateway_serves_metrics() -> bool:

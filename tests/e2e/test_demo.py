@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from probeval.commands.demo import DEFAULT_MODEL
-from tests.e2e.conftest import requires_vllm
+from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from probeval.local import free_port, redis_reachable
-from tests.e2e.conftest import CPU_ENGINE_ENV, requires_vllm
+from tests.fixtures.stacks import CPU_ENGINE_ENV, requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

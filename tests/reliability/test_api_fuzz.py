@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.reliability.conftest import AUTH_A, MODEL, ApiGateway
+from tests.fixtures.reliability import AUTH_A, MODEL, ApiGateway
 
 pytestmark = [pytest.mark.slow]
 

@@ -22,8 +22,7 @@ from shared.config import Settings
 from shared.queues import CHUNK_RETRIES, _enqueue, score_queue
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate
 from shared.store import connect
-from tests.e2e.conftest import requires_vllm
-from tests.reliability.conftest import (
+from tests.fixtures.reliability import (
     ABANDON_AFTER_S,
     AUTH_A,
     MODEL,
@@ -32,6 +31,7 @@ from tests.reliability.conftest import (
     job_body,
     redis_down,
 )
+from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bench.load_submit import run_load
-from tests.e2e.conftest import requires_vllm
-from tests.reliability.conftest import AUTH_A, MODEL, ReliabilityStack
+from tests.fixtures.reliability import AUTH_A, MODEL, ReliabilityStack
+from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

@@ -14,7 +14,7 @@ import pytest
 from shared import keys
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate, JobStatus
 from shared.store import ACTIVE, Store, connect
-from tests.reliability.conftest import AUTH_A, MODEL, ApiGateway
+from tests.fixtures.reliability import AUTH_A, MODEL, ApiGateway
 
 pytestmark = [pytest.mark.slow]
 

@@ -4,18 +4,14 @@ fake engine) against a real redis-server: what is checked is the keys the real c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from services.gateway.main import create_app
 from shared import keys
 from shared.config import Settings
-from shared.store import Store
-from tests.fakes import FakeEngine
-from tests.helpers import drain, install_runtime, register_model
+from tests.fixtures.fakes import FakeEngine
+from tests.fixtures.pipeline import drain, install_runtime
 
 RETENTION_S = 4321
 BODY = {
@@ -28,13 +24,6 @@ BODY = {
 @pytest.fixture()
 def settings(redis_url: str) -> Settings:
     return Settings(redis_url=redis_url, retention_s=RETENTION_S, chunk_max_n=16, chunk_draws=32)
-
-
-@pytest.fixture()
-def client(settings: Settings, redis_client: redis.Redis, store: Store) -> Iterator[TestClient]:
-    register_model(store, "tiny")
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def job_keys(r: redis.Redis, job_id: str) -> list[str]:

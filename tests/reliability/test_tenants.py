@@ -1,12 +1,12 @@
 """Tenant isolation against the real gateway process with API keys (the full route matrix is in
-tests/gateway/test_auth.py, through the same app in process)."""
+tests/services/gateway/test_auth.py, through the same app in process)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.reliability.conftest import AUTH_A, AUTH_B, MODEL, ApiGateway
+from tests.fixtures.reliability import AUTH_A, AUTH_B, MODEL, ApiGateway
 
 pytestmark = [pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from scipy.optimize import linprog, minimize_scalar
 
 from shared.stats import bound_rows, dkw_epsilon
 from shared.stats.variance import band_variance_upper_sorted, popoviciu_cap_sorted
-from tests.stats.conbo_construction import conbo_std_upper
-from tests.stats.reference_values import CONBO, ROWS_ON_GRID, grid_row
+from tests.shared.stats.conbo_construction import conbo_std_upper
+from tests.shared.stats.reference_values import CONBO, ROWS_ON_GRID, grid_row
 
 
 def band_sup_variance_lp(x: np.ndarray, eps: float) -> float:

@@ -9,7 +9,7 @@ import pytest
 
 from shared.stats import bound_rows, dkw_epsilon
 from shared.stats.dkw import anderson_lower_sorted, anderson_upper_sorted
-from tests.stats.reference_values import CONBO, ROWS_ON_GRID, SURVIVAL_THRESHOLDS, grid_row
+from tests.shared.stats.reference_values import CONBO, ROWS_ON_GRID, SURVIVAL_THRESHOLDS, grid_row
 
 ALPHAS = (0.05, 0.01)
 
@@ -73,7 +73,7 @@ def test_anderson_on_binary_rows_is_hoeffding() -> None:
 
 
 def test_exact_bound_is_tighter_than_conbos_grid_off_the_grid() -> None:
-    from tests.stats.conbo_construction import conbo_expectation
+    from tests.shared.stats.conbo_construction import conbo_expectation
 
     rng = np.random.default_rng(5)
     x = rng.beta(2, 5, size=(50, 256))

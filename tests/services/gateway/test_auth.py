@@ -14,7 +14,7 @@ from services.gateway.auth import KeyRing, is_loopback
 from services.gateway.main import create_app
 from shared.config import Settings
 from shared.store import Store
-from tests.helpers import register_model
+from tests.fixtures.pipeline import register_model
 
 A = {"Authorization": "Bearer key-of-a"}
 B = {"Authorization": "Bearer key-of-b"}

@@ -8,7 +8,7 @@ from scipy.stats import beta
 
 from shared.errors import InvalidInput
 from shared.stats import bound_rows, clopper_pearson
-from tests.stats.reference_values import CONBO_BINOMIAL
+from tests.shared.stats.reference_values import CONBO_BINOMIAL
 
 
 @pytest.mark.parametrize(("n", "k", "alpha", "lower", "upper"), CONBO_BINOMIAL)

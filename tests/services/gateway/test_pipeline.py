@@ -14,8 +14,8 @@ from shared.config import Settings
 from shared.results import full_score_bounds
 from shared.schemas import BoundsOptions, ChunkTask
 from shared.store import Store
-from tests.fakes import FakeEngine
-from tests.helpers import drain, install_runtime
+from tests.fixtures.fakes import FakeEngine
+from tests.fixtures.pipeline import drain, install_runtime
 from workers.sampler.tasks import sample_chunk
 from workers.scorer.tasks import score_chunk
 

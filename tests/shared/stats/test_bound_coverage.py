@@ -17,7 +17,7 @@ import pytest
 from scipy.special import betainc
 
 from shared.stats import betting_sequence, binary_mixture_sequence, bound_rows
-from tests.stats.conbo_construction import conbo_std_upper
+from tests.shared.stats.conbo_construction import conbo_std_upper
 
 ALPHA = 0.1
 REPS = 300
