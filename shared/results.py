@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.bounds import compute_bounds
+from shared.bounds import ASSUMPTIONS, compute_bounds
 from shared.schemas import (
-    BoundsOptions,
     FullScoreBounds,
     JobResults,
     JobStatus,
@@ -51,13 +50,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         if scores:
             rows.append([scores[i] for i in sorted(scores)])
             prompt_indices.append(index)
-    options = BoundsOptions(
-        alpha=spec.alpha,
-        thresholds=spec.thresholds,
-        quantiles=spec.quantiles,
-        ed_lambda=spec.ed_lambda,
-    )
-    response = compute_bounds(rows, options) if rows else None
+    response = compute_bounds(rows, spec.options()) if rows else None
     full = full_score_bounds(rows, spec.alpha)
     prompts: list[PromptResult] = []
     for position, index in enumerate(prompt_indices):
@@ -78,7 +71,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         partial=partial,
         prompts=prompts,
         summary=summarize(prompts),
-        assumptions=response.assumptions if response else "",
+        assumptions=ASSUMPTIONS,
     )
 
 

@@ -4,12 +4,11 @@ the records stored in Redis. Field descriptions become the OpenAPI documentation
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -91,25 +90,36 @@ class BoundsRow(BaseModel):
     betting: BettingBounds
 
 
+# A threshold or quantile level: the same closed unit interval as the scores.
+UnitLevel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
 class BoundsOptions(_Strict):
-    """The options every bounds computation takes."""
+    """The options every bounds computation takes, and their limits: the one definition (the
+    CLI's flags and POST /v1/bounds and /v1/jobs are all derived from this model)."""
 
-    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="Error level; bounds hold at 1 - alpha.")
-    thresholds: list[float] = Field(
-        default_factory=list, max_length=64, description="Thresholds x in [0, 1] for P(X > x)."
+    alpha: float = Field(
+        0.01, gt=0.0, lt=1.0, description="Error level in (0, 1); bounds hold at 1 - alpha."
     )
-    quantiles: list[float] = Field(
-        default_factory=list, max_length=64, description="Quantile levels q in [0, 1]."
+    thresholds: list[UnitLevel] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Thresholds x in [0, 1] for upper bounds on P(X > x); at most 64.",
     )
-    ed_lambda: float = Field(1.0, ge=0.0, le=1e6, description="lambda in mean + lambda * sd.")
+    quantiles: list[UnitLevel] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Quantile levels q in [0, 1] for upper bounds on the q-quantile; at most 64.",
+    )
+    ed_lambda: float = Field(
+        1.0, ge=0.0, le=1e6, description="Weight lambda in [0, 1e6] of ed = mean + lambda * sd."
+    )
 
-    @field_validator("thresholds", "quantiles")
-    @classmethod
-    def _in_unit_interval(cls, values: list[float]) -> list[float]:
-        for v in values:
-            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-                raise ValueError(f"every value must be a finite number in [0, 1], got {v!r}")
-        return values
+    def options(self) -> BoundsOptions:
+        """Just the bound options of this model (a job or a request carries more fields)."""
+        return BoundsOptions.model_validate(
+            {name: getattr(self, name) for name in BoundsOptions.model_fields}
+        )
 
 
 class BoundsRequest(BoundsOptions):
@@ -126,10 +136,8 @@ class BoundsResponse(BaseModel):
     alpha: float
     rows: list[BoundsRow]
     assumptions: str = Field(
-        "Each row is i.i.d. draws of a score in [0, 1] for one prompt and one decoding setup; "
-        "every bound holds with probability >= 1 - alpha for that row alone (use alpha/m for m "
-        "rows at once).",
-        description="What the guarantees assume.",
+        description="What the guarantees assume: i.i.d. draws, scores in [0, 1], alpha, the "
+        "sidedness of each bound and whether it holds under optional stopping."
     )
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from probeval.cli import UsageError
+from probeval.model_flags import add_model_flags, model_from_flags
+from shared.schemas import BoundsOptions
 
 PROG = "probeval bounds"
 
@@ -29,51 +30,8 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> None:
         description="Distribution-free bounds for rows of scores in [0, 1] (one row per "
         "prompt). See docs/metrics.md for each bound, its sidedness and its assumptions.",
     )
-    p.add_argument(
-        "--alpha",
-        type=float,
-        default=0.01,
-        help="error level in (0, 1); bounds hold at 1 - alpha (default 0.01)",
-    )
-    p.add_argument(
-        "--threshold",
-        type=float,
-        action="append",
-        default=[],
-        metavar="X",
-        help="threshold x in [0, 1] for an upper bound on P(X > x); repeatable",
-    )
-    p.add_argument(
-        "--quantile",
-        type=float,
-        action="append",
-        default=[],
-        metavar="Q",
-        help="level q in [0, 1] for an upper bound on the q-quantile; repeatable",
-    )
-    p.add_argument(
-        "--ed-lambda",
-        type=float,
-        default=1.0,
-        metavar="L",
-        help="weight lambda >= 0 in ed = mean + lambda * sd (default 1)",
-    )
+    add_model_flags(p, BoundsOptions)
     p.add_argument("file", metavar="FILE", help=".json, .npy, or - for JSON on stdin")
-
-
-def _check_options(args: argparse.Namespace) -> None:
-    if not (math.isfinite(args.alpha) and 0.0 < args.alpha < 1.0):
-        raise UsageError(f"{PROG}: --alpha must be a number in (0, 1), got {args.alpha!r}")
-    for flag, values in (("--threshold", args.threshold), ("--quantile", args.quantile)):
-        for v in values:
-            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-                raise UsageError(f"{PROG}: {flag} must be a number in [0, 1], got {v!r}")
-        if len(values) > 64:
-            raise UsageError(f"{PROG}: at most 64 values of {flag}, got {len(values)}")
-    if not (math.isfinite(args.ed_lambda) and 0.0 <= args.ed_lambda <= 1e6):
-        raise UsageError(
-            f"{PROG}: --ed-lambda must be a number in [0, 1e6], got {args.ed_lambda!r}"
-        )
 
 
 def _scores_from_json(text: str, source: str) -> Any:
@@ -147,19 +105,12 @@ def _read_scores(file: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_options(args)
+    options = model_from_flags(BoundsOptions, args, PROG)
     scores = _read_scores(args.file)
 
     from shared.bounds import compute_bounds
     from shared.errors import InvalidInput
-    from shared.schemas import BoundsOptions
 
-    options = BoundsOptions(
-        alpha=args.alpha,
-        thresholds=args.threshold,
-        quantiles=args.quantile,
-        ed_lambda=args.ed_lambda,
-    )
     try:
         response = compute_bounds(scores, options)
     except InvalidInput as exc:

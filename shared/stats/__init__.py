@@ -6,8 +6,9 @@ The maths, sidedness and alpha conventions are documented in ``docs/metrics.md``
 """
 
 from shared.stats.binomial import BinomialBounds, clopper_pearson
+from shared.stats.columns import ASSUMPTIONS, COLUMNS, Column
 from shared.stats.dkw import dkw_epsilon
-from shared.stats.rows import BoundsTable, RowBounds, bound_rows
+from shared.stats.rows import BoundsTable, bound_rows
 from shared.stats.sequences import (
     ConfidenceSequence,
     betting_sequence,
@@ -15,10 +16,12 @@ from shared.stats.sequences import (
 )
 
 __all__ = [
+    "ASSUMPTIONS",
+    "COLUMNS",
+    "Column",
     "BinomialBounds",
     "BoundsTable",
     "ConfidenceSequence",
-    "RowBounds",
     "betting_sequence",
     "binary_mixture_sequence",
     "bound_rows",

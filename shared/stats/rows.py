@@ -9,30 +9,24 @@ never per row or per sample. Each distinct length costs a fixed ~5 ms of numpy c
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from shared.errors import InvalidInput
-from shared.stats.betting import betting_interval
-from shared.stats.binomial import clopper_pearson
-from shared.stats.dkw import (
-    anderson_lower_sorted,
-    anderson_upper_sorted,
-    dkw_epsilon,
-    quantile_upper_sorted,
-    survival_upper_sorted,
-)
+from shared.stats.columns import COLUMNS, BoundParams, Group
+from shared.stats.dkw import dkw_epsilon
 from shared.stats.validation import (
     SCORE_RANGE,
     check_alpha,
+    check_ed_lambda,
     check_levels,
     check_score_matrix,
     check_scores_in_range,
 )
-from shared.stats.variance import std_upper_sorted
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -41,37 +35,13 @@ RowsLike = Sequence[Sequence[float]] | NDArray[np.floating]
 
 
 @dataclass(frozen=True)
-class RowBounds:
-    """All bounds for one row. ``binary_*`` are None unless every score is exactly 0 or 1.
-
-    Sidedness: ``binary_lower``/``binary_upper``, ``expectation_lower``/``expectation_upper``,
-    ``survival_upper`` and ``quantile_upper`` are one-sided, each at 1 - alpha; ``std_upper`` and
-    ``ed_upper`` come from the two-sided DKW band at alpha (joint at 1 - alpha);
-    ``betting_lower``/``betting_upper`` is a two-sided interval at 1 - alpha.
-    """
-
-    n: int
-    mean: float
-    binary_k: int | None
-    binary_lower: float | None
-    binary_upper: float | None
-    expectation_lower: float
-    expectation_upper: float
-    std_upper: float
-    ed_lambda: float
-    ed_upper: float
-    survival: tuple[tuple[float, float], ...]  # (x, upper bound on P(X > x))
-    quantiles: tuple[tuple[float, float], ...]  # (q, upper bound on the q-quantile)
-    betting_lower: float
-    betting_upper: float
-
-
-@dataclass(frozen=True)
 class BoundsTable:
-    """Bounds for many rows as arrays (row i is entry i); ``row(i)`` gives one ``RowBounds``.
+    """Bounds for many rows as arrays (row i is entry i of each), one set per registered column.
 
-    ``binary`` marks rows of exact 0/1 scores; ``binary_k`` is -1 and the binary bounds are NaN
-    elsewhere. ``survival_upper`` has one column per threshold, ``quantile_upper`` one per level.
+    ``table.<array>`` reads an array of a column (``expectation_upper``, ``binary_k``, ...; see
+    ``shared.stats.columns.COLUMNS``); ``binary`` marks rows of exact 0/1 scores, ``binary_k``
+    is -1 and the binary bounds NaN elsewhere; ``survival_upper`` has one column per threshold,
+    ``quantile_upper`` one per level. ``documents()`` gives the rows of the JSON contract.
     """
 
     alpha: float
@@ -80,45 +50,49 @@ class BoundsTable:
     ed_lambda: float
     n: IntArray
     mean: FloatArray
-    binary: NDArray[np.bool_]
-    binary_k: IntArray
-    binary_lower: FloatArray
-    binary_upper: FloatArray
-    expectation_lower: FloatArray
-    expectation_upper: FloatArray
-    std_upper: FloatArray
-    ed_upper: FloatArray
-    survival_upper: FloatArray
-    quantile_upper: FloatArray
-    betting_lower: FloatArray
-    betting_upper: FloatArray
+    arrays: Mapping[str, NDArray[Any]]
+
+    def __getattr__(self, name: str) -> NDArray[Any]:
+        # Only reached for names that are not fields: the columns' arrays.
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]  # type: ignore[no-any-return]
+        raise AttributeError(f"BoundsTable has no array {name!r}")
 
     def __len__(self) -> int:
         return int(self.n.size)
 
-    def row(self, i: int) -> RowBounds:
-        is_binary = bool(self.binary[i])
-        return RowBounds(
-            n=int(self.n[i]),
-            mean=float(self.mean[i]),
-            binary_k=int(self.binary_k[i]) if is_binary else None,
-            binary_lower=float(self.binary_lower[i]) if is_binary else None,
-            binary_upper=float(self.binary_upper[i]) if is_binary else None,
-            expectation_lower=float(self.expectation_lower[i]),
-            expectation_upper=float(self.expectation_upper[i]),
-            std_upper=float(self.std_upper[i]),
+    @property
+    def params(self) -> BoundParams:
+        return BoundParams(self.alpha, self.thresholds, self.quantile_levels, self.ed_lambda)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts with the field names and aliases of ``BoundsRow``."""
+        params = self.params
+        keys = [c.key for c in COLUMNS]
+        per_column = [c.document(params, self.arrays) for c in COLUMNS]
+        return [
+            {"n": n, "mean": mean, **dict(zip(keys, values, strict=True))}
+            for n, mean, *values in zip(
+                self.n.tolist(), self.mean.tolist(), *per_column, strict=True
+            )
+        ]
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i`` as its JSON document (as in ``documents()``)."""
+        return self.take([i]).documents()[0]
+
+    def take(self, rows: Sequence[int]) -> BoundsTable:
+        """The table of the given rows only."""
+        idx = np.asarray(rows, dtype=np.int64)
+        return BoundsTable(
+            alpha=self.alpha,
+            thresholds=self.thresholds,
+            quantile_levels=self.quantile_levels,
             ed_lambda=self.ed_lambda,
-            ed_upper=float(self.ed_upper[i]),
-            survival=tuple(
-                (float(x), float(u))
-                for x, u in zip(self.thresholds, self.survival_upper[i], strict=True)
-            ),
-            quantiles=tuple(
-                (float(q), float(u))
-                for q, u in zip(self.quantile_levels, self.quantile_upper[i], strict=True)
-            ),
-            betting_lower=float(self.betting_lower[i]),
-            betting_upper=float(self.betting_upper[i]),
+            n=self.n[idx],
+            mean=self.mean[idx],
+            arrays={k: v[idx] for k, v in self.arrays.items()},
         )
 
 
@@ -196,72 +170,41 @@ def bound_rows(
     (``scores[i]`` for row i) and the allowed values.
     """
     alpha = check_alpha(alpha)
-    t_arr = check_levels(thresholds, name="thresholds")
-    q_arr = check_levels(quantiles, name="quantiles")
-    lam = float(ed_lambda)
-    if not (np.isfinite(lam) and lam >= 0.0):
-        raise InvalidInput(
-            f"ed_lambda must be a finite number >= 0, got {ed_lambda!r}", param="ed_lambda"
-        )
+    params = BoundParams(
+        alpha=alpha,
+        thresholds=check_levels(thresholds, name="thresholds"),
+        quantile_levels=check_levels(quantiles, name="quantiles"),
+        ed_lambda=check_ed_lambda(ed_lambda),
+    )
     lengths, groups = group_rows(rows, name)
     m = lengths.size
-    out = {
-        key: np.empty(m)
-        for key in (
-            "mean",
-            "binary_lower",
-            "binary_upper",
-            "expectation_lower",
-            "expectation_upper",
-            "std_upper",
-            "ed_upper",
-            "betting_lower",
-            "betting_upper",
-        )
-    }
-    binary = np.zeros(m, dtype=bool)
-    binary_k = np.full(m, -1, dtype=np.int64)
-    survival = np.empty((m, t_arr.size))
-    quant = np.empty((m, q_arr.size))
+    arrays: dict[str, NDArray[Any]] = {}
+    mean = np.empty(m)
     for idx, x in groups:
         n = x.shape[1]
-        xs = np.sort(x, axis=1)
-        mean = x.mean(axis=1)
-        eps1 = dkw_epsilon(n, alpha, two_sided=False)
-        eps2 = dkw_epsilon(n, alpha, two_sided=True)
-        out["mean"][idx] = mean
-        # Widening to contain the sample mean only guards against rounding (exact maths has it).
-        out["expectation_lower"][idx] = np.minimum(anderson_lower_sorted(xs, eps1), mean)
-        out["expectation_upper"][idx] = np.maximum(anderson_upper_sorted(xs, eps1), mean)
-        sd = std_upper_sorted(xs, eps2)
-        out["std_upper"][idx] = sd
-        out["ed_upper"][idx] = np.maximum(anderson_upper_sorted(xs, eps2), mean) + lam * sd
-        survival[idx] = survival_upper_sorted(xs, t_arr, eps1)
-        quant[idx] = quantile_upper_sorted(xs, q_arr, eps1)
-        lo, hi = betting_interval(x, alpha=alpha)
-        out["betting_lower"][idx], out["betting_upper"][idx] = lo, hi
-        # Binary rows: sorted, so exact 0/1 means x_(1) in {0,1}, x_(n) in {0,1} and nothing
-        # strictly between; k is the count of ones.
-        is_bin = ((xs == 0.0) | (xs == 1.0)).all(axis=1)
-        out["binary_lower"][idx] = np.nan
-        out["binary_upper"][idx] = np.nan
-        if is_bin.any():
-            bidx = idx[is_bin]
-            k = np.count_nonzero(xs[is_bin] == 1.0, axis=1).astype(np.int64)
-            cp = clopper_pearson(k, np.full(k.size, n, dtype=np.int64), alpha=alpha)
-            binary[bidx] = True
-            binary_k[bidx] = k
-            out["binary_lower"][bidx] = cp.lower
-            out["binary_upper"][bidx] = cp.upper
+        group = Group(
+            x=x,
+            xs=np.sort(x, axis=1),
+            n=n,
+            mean=x.mean(axis=1),
+            eps1=dkw_epsilon(n, alpha, two_sided=False),
+            eps2=dkw_epsilon(n, alpha, two_sided=True),
+            params=params,
+        )
+        mean[idx] = group.mean
+        done: dict[str, NDArray[Any]] = {}
+        for column in COLUMNS:
+            done.update(column.compute(group, done))
+        for key, values in done.items():
+            if key not in arrays:
+                arrays[key] = np.empty((m, *values.shape[1:]), dtype=values.dtype)
+            arrays[key][idx] = values
     return BoundsTable(
         alpha=alpha,
-        thresholds=t_arr,
-        quantile_levels=q_arr,
-        ed_lambda=lam,
+        thresholds=params.thresholds,
+        quantile_levels=params.quantile_levels,
+        ed_lambda=params.ed_lambda,
         n=lengths,
-        binary=binary,
-        binary_k=binary_k,
-        survival_upper=survival,
-        quantile_upper=quant,
-        **out,
+        mean=mean,
+        arrays=arrays,
     )

@@ -47,6 +47,17 @@ def check_levels(values: Sequence[float] | FloatArray, *, name: str) -> FloatArr
     return arr
 
 
+def check_ed_lambda(ed_lambda: float, *, name: str = "ed_lambda") -> float:
+    """Return the weight lambda of ``mean + lambda * sd`` as a float: finite and >= 0."""
+    try:
+        value = float(ed_lambda)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise InvalidInput(f"{name} must be a finite number >= 0, got {ed_lambda!r}", param=name)
+    return value
+
+
 def check_score_matrix(x: object, *, name: str = "x", row_offset: int = 0) -> FloatArray:
     """A 2-D array of scores (one row per prompt, equal lengths), every entry in [0, 1].
 

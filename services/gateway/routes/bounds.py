@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from services.gateway.deps import get_tenant
 from services.gateway.errors import ERROR_RESPONSES
 from shared.bounds import compute_bounds
-from shared.schemas import BoundsOptions, BoundsRequest, BoundsResponse
+from shared.schemas import BoundsRequest, BoundsResponse
 
 router = APIRouter(prefix="/v1", tags=["bounds"], dependencies=[Depends(get_tenant)])
 
@@ -19,10 +19,4 @@ router = APIRouter(prefix="/v1", tags=["bounds"], dependencies=[Depends(get_tena
     response_model_by_alias=True,
 )
 def bounds(body: BoundsRequest) -> BoundsResponse:
-    options = BoundsOptions(
-        alpha=body.alpha,
-        thresholds=body.thresholds,
-        quantiles=body.quantiles,
-        ed_lambda=body.ed_lambda,
-    )
-    return compute_bounds(body.scores, options)
+    return compute_bounds(body.scores, body.options())

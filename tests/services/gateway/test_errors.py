@@ -55,7 +55,7 @@ def nothing_enqueued(r: redis.Redis) -> bool:
         (job(scorer={"name": "bleu"}), "scorer.name"),
         (job(alpha=0), "alpha"),
         (job(alpha=1.5), "alpha"),
-        (job(thresholds=[1.5]), "thresholds"),
+        (job(thresholds=[1.5]), "thresholds[0]"),
         (job(unknown_field=1), "unknown_field"),
         (job(scorer={"name": "regex"}), "scorer"),
         (job(scorer={"name": "regex", "pattern": "(unclosed"}), "scorer"),

@@ -46,7 +46,7 @@ def test_rows_get_binary_bounds_only_when_every_score_is_0_or_1() -> None:
     t = bound_rows([[0, 1, 1, 0, 1], [0.0, 1.0, 0.5], [0] * 7, [1.0] * 3], alpha=0.05)
     assert t.binary.tolist() == [True, False, True, True]
     assert t.binary_k.tolist() == [3, -1, 0, 3]
-    assert t.row(1).binary_k is None
+    assert t.row(1)["binary"] is None
     cp = clopper_pearson([3, 0, 3], [5, 7, 3], alpha=0.05)
     np.testing.assert_array_equal(t.binary_upper[[0, 2, 3]], cp.upper)
     np.testing.assert_array_equal(t.binary_lower[[0, 2, 3]], cp.lower)
