@@ -42,6 +42,32 @@ class Settings(BaseSettings):
         None, description="File of `tenant sha256(key)-hex` lines, one per key."
     )
 
+    # Webhooks (shared/callbacks.py): a job's callback_url gets a POST of its view, signed with
+    # its tenant's secret, once it ends; refused for non-public addresses outside the allowed
+    # networks, at submission and again at each delivery.
+    webhook_secrets: str = Field(
+        "",
+        description="Comma-separated tenant:secret pairs that sign webhooks; tenant `*` is the "
+        "secret of every tenant without its own (and of the anonymous tenant when auth is off).",
+    )
+    callback_allowed_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs a callback host may resolve into even though they "
+        "are loopback, private or link-local (empty: only public addresses).",
+    )
+    callback_timeout_s: float = Field(
+        10.0, ge=0.5, le=120.0, description="Timeout of one webhook POST."
+    )
+    callback_backoff_s: float = Field(
+        2.0, ge=0.1, le=600.0, description="Wait before the first webhook retry; doubles after."
+    )
+    callback_retry_window_s: float = Field(
+        3_600.0,
+        ge=1.0,
+        le=7 * 24 * 3_600.0,
+        description="Webhook retries stop once their waits add up to this (then: failed).",
+    )
+
     # Chunking: vLLM has hung on very large n, so one engine request carries at most this many
     # draws of one prompt; a chunk groups prompts up to ``chunk_draws`` draws in all.
     chunk_max_n: int = Field(256, description="Most draws of one prompt in one engine request.")

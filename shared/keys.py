@@ -7,6 +7,8 @@ PREFIX = "probeval"
 # RQ queues. RQ keeps a queue ``name`` in the Redis list ``rq:queue:<name>`` (what KEDA and the
 # metrics read for queue depth).
 SCORE_QUEUE = "probeval-score"
+# Webhook deliveries: served by scorer processes, ahead of their scoring chunks.
+CALLBACK_QUEUE = "probeval-callbacks"
 _SAMPLE_QUEUE_PREFIX = "probeval-sample-"
 RQ_QUEUE_LIST_PREFIX = "rq:queue:"
 
@@ -80,6 +82,11 @@ def model_workers(model: str) -> str:
 
 
 # Tenants
+def tenant_jobs(tenant: str) -> str:
+    """Sorted set: job id -> created_at of every job of the tenant (GET /v1/jobs, newest first)."""
+    return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
 def tenant_active_jobs(tenant: str) -> str:
     """Set of the tenant's queued or running job ids (for the active-jobs limit)."""
     return f"{PREFIX}:tenant:{tenant}:active"

@@ -18,6 +18,7 @@ from shared.schemas import ChunkTask
 SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
 SCORE_TASK = "workers.scorer.tasks.score_chunk"
 FAILURE_CALLBACK = "workers.failures.chunk_failed"
+DELIVER_TASK = "workers.callbacks.deliver_callback"
 
 # A chunk that raises is retried this often before its job is failed: enough for a transient
 # error (a Redis blip), few enough that a chunk that can never succeed fails the job quickly.
@@ -37,6 +38,38 @@ def sample_queue(conn: redis.Redis, model: str) -> Queue:
 
 def score_queue(conn: redis.Redis) -> Queue:
     return Queue(keys.SCORE_QUEUE, connection=conn, serializer=JSONSerializer)
+
+
+def callback_queue(conn: redis.Redis) -> Queue:
+    return Queue(keys.CALLBACK_QUEUE, connection=conn, serializer=JSONSerializer)
+
+
+def callback_retry_intervals(settings: Settings) -> list[int]:
+    """Waits between webhook attempts: ``callback_backoff_s`` doubling (at most 10 minutes),
+    until they add up to ``callback_retry_window_s``. RQ counts whole seconds."""
+    waits: list[int] = []
+    wait = settings.callback_backoff_s
+    while sum(waits) < settings.callback_retry_window_s:
+        waits.append(max(1, round(min(wait, 600.0))))
+        wait *= 2
+    return waits
+
+
+def enqueue_callback(conn: redis.Redis, job_id: str, settings: Settings) -> None:
+    """Queue the job's webhook delivery. One RQ id per job: enqueueing twice replaces the
+    pending delivery, it never adds a second one. Retries wait (RQ's scheduler, which scorer
+    workers run), so a receiver that is down for a while still gets the delivery."""
+    waits = callback_retry_intervals(settings)
+    callback_queue(conn).enqueue_call(
+        DELIVER_TASK,
+        args=(job_id,),
+        timeout=max(30, int(settings.callback_timeout_s * 3)),
+        result_ttl=600,
+        failure_ttl=settings.retention_s,
+        job_id=f"{job_id}-callback",
+        retry=Retry(max=len(waits), interval=waits),
+        description=f"webhook of job {job_id}",
+    )
 
 
 def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffix: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from shared.bounds import ASSUMPTIONS, compute_bounds
+from shared.errors import Conflict
 from shared.schemas import (
     FullScoreBounds,
     JobResults,
@@ -70,6 +71,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         alpha=spec.alpha,
         partial=partial,
         prompts=prompts,
+        source_job=job.source_job,
         summary=summarize(prompts),
         assumptions=ASSUMPTIONS,
     )
@@ -88,4 +90,20 @@ def summarize(prompts: list[PromptResult]) -> ResultsSummary:
             if p.greedy is not None and p.greedy.score == 0.0 and p.bounds.mean > 0.0
         ),
         full_score_proven=sum(1 for p in prompts if p.full_score.lower > 0.0),
+    )
+
+
+def readable_results(store: Store, job: JobRecord) -> JobResults:
+    """The results a caller may read: the stored ones once the job has succeeded, partial ones
+    computed from what was scored once it is cancelled; otherwise a Conflict."""
+    if job.status == JobStatus.succeeded:
+        results = store.results(job.id)
+        if results is not None:
+            return results
+    if job.status == JobStatus.cancelled:
+        return build_results(store, job, status=JobStatus.cancelled)
+    raise Conflict(
+        f"job {job.id} is {job.status.value}; results exist once it has succeeded "
+        "(or partial ones once it is cancelled)",
+        param="id",
     )

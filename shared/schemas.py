@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -205,6 +206,64 @@ class JobCreate(BoundsOptions):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     scorer: ScorerSpec = Field(default_factory=ScorerSpec)
     greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="http(s) URL that receives a signed POST of the job view once the job "
+        "ends (see README: webhooks). Refused when its host resolves to a loopback, private, "
+        "link-local or metadata address outside PROBEVAL_CALLBACK_ALLOWED_NETWORKS.",
+    )
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_callback_url_shape(value)
+        return value
+
+
+def check_callback_url_shape(url: str) -> None:
+    """Scheme and host of a callback URL (the address checks need DNS: shared/callbacks.py)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"scheme must be http or https, got {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the URL are not allowed")
+    if port == 0:
+        raise ValueError("port 0 is not allowed")
+
+
+class RescoreRequest(_Strict):
+    """POST /v1/jobs/{id}/rescore: score a succeeded job's stored draws again, another way.
+    Bound options left out are the source job's."""
+
+    scorer: ScorerSpec = Field(description="The new scoring function.")
+    alpha: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Error level (default: source's)."
+    )
+    thresholds: list[UnitLevel] | None = Field(
+        None, max_length=64, description="Thresholds x in [0, 1] for P(X > x) (default: source's)."
+    )
+    quantiles: list[UnitLevel] | None = Field(
+        None, max_length=64, description="Quantile levels q in [0, 1] (default: source's)."
+    )
+    ed_lambda: float | None = Field(
+        None, ge=0.0, le=1e6, description="lambda in mean + lambda * sd (default: source's)."
+    )
+    callback_url: str | None = Field(None, max_length=2048, description="As on POST /v1/jobs.")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_callback_url_shape(value)
+        return value
 
 
 class JobStatus(StrEnum):
@@ -251,6 +310,47 @@ class JobView(BaseModel):
     created_at: float = Field(description="Unix time (s).")
     updated_at: float = Field(description="Unix time (s).")
     error: ErrorInfo | None = None
+    source_job: str | None = Field(
+        None, description="For a rescore job: the job whose stored draws it scores."
+    )
+    callback: CallbackState | None = Field(
+        None, description="Delivery of the webhook to callback_url (null without one)."
+    )
+
+
+class CallbackDelivery(StrEnum):
+    none = "none"  # the job has not ended yet
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class CallbackState(BaseModel):
+    """Where the webhook of a job with a ``callback_url`` stands."""
+
+    url: str
+    state: CallbackDelivery = Field(
+        description="none until the job ends; pending while attempts go on; delivered (a 2xx "
+        "answer); failed once the retry window has passed or the address was refused."
+    )
+    attempts: int = Field(0, description="POSTs tried so far.")
+    last_error: str | None = Field(None, description="Why the last attempt failed.")
+    delivered_at: float | None = Field(None, description="Unix time (s) of the 2xx answer.")
+
+
+class JobListItem(JobView):
+    """One job in GET /v1/jobs: its view plus the number of prompts."""
+
+    prompts: int = Field(description="Number of prompts in the job.")
+
+
+class JobList(BaseModel):
+    """GET /v1/jobs: the caller's jobs, newest first."""
+
+    jobs: list[JobListItem]
+    next_after: str | None = Field(
+        description="Pass as `after` for the next page; null on the last page."
+    )
 
 
 class GreedyResult(BaseModel):
@@ -301,6 +401,9 @@ class JobResults(BaseModel):
     status: JobStatus
     alpha: float
     partial: bool = Field(False, description="True when the job was cancelled before n draws.")
+    source_job: str | None = Field(
+        None, description="For a rescore job: the job whose stored draws these results score."
+    )
     prompts: list[PromptResult]
     summary: ResultsSummary
     assumptions: str

@@ -17,6 +17,8 @@ from shared import keys
 from shared.errors import NotFound
 from shared.metrics import record_status_change
 from shared.schemas import (
+    CallbackDelivery,
+    CallbackState,
     ChunkTask,
     ErrorInfo,
     GreedyResult,
@@ -80,6 +82,8 @@ class JobRecord:
     chunks_total: int
     tenant: str
     error: ErrorInfo | None
+    source_job: str | None = None
+    callback: CallbackState | None = None
 
     def view(self) -> JobView:
         return JobView(
@@ -90,7 +94,34 @@ class JobRecord:
             created_at=self.created_at,
             updated_at=self.updated_at,
             error=self.error,
+            source_job=self.source_job,
+            callback=self.callback,
         )
+
+
+# Record fields of the webhook delivery (written by shared/callbacks.py).
+CALLBACK_FIELDS = (
+    "callback_url",
+    "callback_state",
+    "callback_attempts",
+    "callback_error",
+    "callback_delivered_at",
+)
+
+
+def callback_state(fields: dict[str, str | None]) -> CallbackState | None:
+    """The delivery state from a job record's fields; None for a job without a callback."""
+    url = fields.get("callback_url")
+    if not url:
+        return None
+    delivered = fields.get("callback_delivered_at")
+    return CallbackState(
+        url=url,
+        state=CallbackDelivery(fields.get("callback_state") or CallbackDelivery.none.value),
+        attempts=int(fields.get("callback_attempts") or 0),
+        last_error=fields.get("callback_error") or None,
+        delivered_at=float(delivered) if delivered else None,
+    )
 
 
 def connect(url: str) -> Redis:
@@ -110,11 +141,26 @@ class Store:
     # ---- jobs ------------------------------------------------------------------------------
 
     def create_job(
-        self, job_id: str, spec: JobCreate, chunks: Sequence[ChunkTask], *, tenant: str = ""
+        self,
+        job_id: str,
+        spec: JobCreate,
+        chunks: Sequence[ChunkTask],
+        *,
+        tenant: str = "",
+        source_job: str | None = None,
     ) -> None:
+        """Store a new queued job. A rescore job names the ``source_job`` whose draws it
+        scores: they are copied server-side into its own keys in the same transaction, and its
+        draws count as generated (no sampling chunk runs)."""
         now = time.time()
         samples_total = len(spec.prompts) * spec.sampling.n
         pipe = self.r.pipeline(transaction=True)
+        if source_job is not None:
+            for index in range(len(spec.prompts)):
+                pipe.copy(keys.job_texts(source_job, index), keys.job_texts(job_id, index))
+                pipe.expire(keys.job_texts(job_id, index), self.retention_s)
+            pipe.copy(keys.job_greedy_texts(source_job), keys.job_greedy_texts(job_id))
+            pipe.expire(keys.job_greedy_texts(job_id), self.retention_s)
         pipe.hset(
             keys.job(job_id),
             mapping={
@@ -127,10 +173,20 @@ class Store:
                 "samples_total": samples_total,
                 "chunks_total": len(chunks),
                 "tenant": tenant,
+                # Read by GET /v1/jobs without parsing the (possibly large) spec.
+                "model": spec.model,
+                "prompts": len(spec.prompts),
                 "active_set": keys.tenant_active_jobs(tenant),
                 "error": "",
             },
         )
+        if spec.callback_url:
+            pipe.hset(keys.job(job_id), "callback_url", spec.callback_url)
+        if source_job is not None:
+            pipe.hset(
+                keys.job(job_id),
+                mapping={"source_job": source_job, "samples_generated": samples_total},
+            )
         pipe.sadd(keys.tenant_active_jobs(tenant), job_id)
         pipe.hset(
             keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks}
@@ -138,6 +194,10 @@ class Store:
         pipe.expire(keys.job(job_id), self.retention_s)
         pipe.expire(keys.job_chunks(job_id), self.retention_s)
         pipe.zadd(keys.JOBS_INDEX, {job_id: now})
+        # The tenant's listing index, in the same transaction as the record (GET /v1/jobs);
+        # entries older than the retention point at expired records and are dropped here.
+        pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
+        pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", now - self.retention_s)
         record_status_change(pipe, None, JobStatus.queued)
         pipe.execute()
 
@@ -158,6 +218,8 @@ class Store:
             chunks_total=int(raw["chunks_total"]),
             tenant=str(raw.get("tenant", "")),
             error=error,
+            source_job=str(raw["source_job"]) if raw.get("source_job") else None,
+            callback=callback_state({str(k): str(v) for k, v in raw.items()}),
         )
 
     def get_status(self, job_id: str) -> JobStatus | None:
@@ -205,6 +267,7 @@ class Store:
         pipe.delete(*names)
         pipe.zrem(keys.JOBS_INDEX, job_id)
         if tenant is not None:
+            pipe.zrem(keys.tenant_jobs(str(tenant)), job_id)
             pipe.srem(keys.tenant_active_jobs(str(tenant)), job_id)
         if status is not None:
             record_status_change(pipe, status, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from rq.job import Job
 
+from shared.callbacks import set_status_and_notify
 from shared.queues import CHUNK_RETRIES
 from shared.schemas import ErrorInfo, JobStatus
 from shared.store import ACTIVE
@@ -41,5 +42,8 @@ def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, 
         )[:2000],
         param=None,
     )
-    runtime.current().store.set_status(job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
+    rt = runtime.current()
+    set_status_and_notify(
+        rt.store, rt.rq, rt.settings, job_id, JobStatus.failed, allowed_from=ACTIVE, error=error
+    )
     log.error("job %s failed: %s", job_id, error.message)

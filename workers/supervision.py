@@ -39,7 +39,7 @@ from rq.timeouts import BaseDeathPenalty
 
 from shared import keys
 from shared.config import Settings
-from shared.queues import sample_queue, score_queue
+from shared.queues import callback_queue, sample_queue, score_queue
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ class ChunkWorker(SimpleWorker):
 
 
 def probeval_queues(conn: redis.Redis, models: Sequence[str]) -> list[Queue]:
-    """The score queue and the sample queue of every model a sampler ever registered."""
-    return [score_queue(conn), *(sample_queue(conn, m) for m in models)]
+    """The callback and score queues and the sample queue of every model a sampler ever
+    registered."""
+    return [callback_queue(conn), score_queue(conn), *(sample_queue(conn, m) for m in models)]
 
 
 def registered_models(conn: redis.Redis) -> list[str]:
@@ -135,6 +136,7 @@ def serve(
     conn: redis.Redis,
     *,
     burst: bool = False,
+    with_scheduler: bool = False,
 ) -> None:
     """Run RQ's work loop until a stop request (or, with ``burst``, an empty queue); restart it
     with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason."""
@@ -150,7 +152,7 @@ def serve(
                 # A fresh name per restart: RQ refuses a name whose record is still alive.
                 worker = make_worker(name if restarts == 0 else f"{name}.{restarts}")
                 watchdog.worker = worker
-                worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+                worker.work(burst=burst, logging_level="WARNING", with_scheduler=with_scheduler)
             except StopRequested:
                 return
             except (redis.RedisError, OSError) as exc:

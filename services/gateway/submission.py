@@ -7,6 +7,7 @@ import uuid
 
 import redis
 
+from shared.callbacks import check_callback, set_status_and_notify
 from shared.config import Settings
 from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
 from shared.planning import plan_chunks
@@ -60,11 +61,8 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
             )
 
 
-def submit_job(
-    spec: JobCreate, *, store: Store, rq: redis.Redis, settings: Settings, tenant: str = ""
-) -> str:
-    """Validate against live state, store the job and its chunk plan, enqueue every chunk."""
-    check_job(spec, settings)
+def check_active_limit(store: Store, settings: Settings, tenant: str) -> None:
+    """The tenant's queued and running jobs stay under the limit (429 with Retry-After)."""
     active = store.active_jobs(tenant)
     if active >= settings.max_active_jobs_per_tenant:
         # A soft limit: two submissions racing past the check both get in.
@@ -73,6 +71,16 @@ def submit_job(
             f"{settings.max_active_jobs_per_tenant}; retry when one has finished",
             retry_after_s=30,
         )
+
+
+def submit_job(
+    spec: JobCreate, *, store: Store, rq: redis.Redis, settings: Settings, tenant: str = ""
+) -> str:
+    """Validate against live state, store the job and its chunk plan, enqueue every chunk."""
+    check_job(spec, settings)
+    if spec.callback_url is not None:
+        check_callback(spec.callback_url, settings, tenant)
+    check_active_limit(store, settings, tenant)
     served = {m.name for m in store.live_models(ttl_s=settings.worker_ttl_s)}
     if spec.model not in served:
         allowed = ", ".join(sorted(served)) or "none: start a sampler worker first"
@@ -90,7 +98,10 @@ def submit_job(
             enqueue_sampling(rq, spec.model, chunk, settings)
     except redis.RedisError as exc:
         log.exception("enqueueing job %s failed", job_id)
-        store.set_status(
+        set_status_and_notify(
+            store,
+            rq,
+            settings,
             job_id,
             JobStatus.failed,
             allowed_from=ACTIVE,

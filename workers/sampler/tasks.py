@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.callbacks import set_status_and_notify
 from shared.errors import InvalidInput, NotFound
 from shared.metrics import record_generated
 from shared.queues import enqueue_scoring
@@ -80,7 +81,15 @@ def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         if isinstance(exc, PromptTooLong) and exc.request_index is not None:
             param = f"prompts[{task.slices[exc.request_index].prompt_index}].prompt"
         error = ErrorInfo(code=exc.code, message=exc.message, param=param)
-        rt.store.set_status(task.job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
+        set_status_and_notify(
+            rt.store,
+            rt.rq,
+            rt.settings,
+            task.job_id,
+            JobStatus.failed,
+            allowed_from=ACTIVE,
+            error=error,
+        )
         return {"failed": exc.message}
 
     record_generated(

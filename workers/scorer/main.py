@@ -7,7 +7,7 @@ import socket
 import uuid
 
 from shared.config import Settings
-from shared.queues import score_queue
+from shared.queues import callback_queue, score_queue
 from workers import runtime
 from workers.supervision import chunk_worker, serve
 
@@ -18,5 +18,7 @@ def run_scorer(settings: Settings, *, burst: bool = False) -> None:
     worker_id = f"scorer:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     # Scoring a chunk is short and needs no per-job isolation; running it in-process avoids a
     # fork per chunk. ``serve`` adds abandoned-chunk detection and reconnects (supervision.py).
-    make = chunk_worker([score_queue(rt.rq)], rt.rq, settings)
-    serve(make, worker_id, settings, rt.rq, burst=burst)
+    # Webhook deliveries first (short, and a job's end should not wait behind chunks); their
+    # retries wait in RQ's scheduled registry, which the scheduler this worker runs empties.
+    make = chunk_worker([callback_queue(rt.rq), score_queue(rt.rq)], rt.rq, settings)
+    serve(make, worker_id, settings, rt.rq, burst=burst, with_scheduler=True)

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.callbacks import set_status_and_notify
 from shared.errors import NotFound
 from shared.metrics import record_scored
 from shared.results import build_results
 from shared.schemas import ChunkTask, GreedyResult, JobStatus
-from shared.store import ACTIVE, JobRecord, Store
+from shared.store import ACTIVE, JobRecord
 from workers import runtime
 from workers.scorer.scoring import make_scorer
 
 
 def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     task = ChunkTask.model_validate(payload)
-    store = runtime.current().store
+    rt = runtime.current()
+    store = rt.store
     try:
         job = store.get_job(task.job_id)
     except NotFound:
         return {"skipped": "job deleted"}
     if job.status == JobStatus.failed:
         return {"skipped": "job failed"}
-    # Draws of a cancelled job are still scored: cancelling keeps what was drawn.
+    # Draws of a cancelled job are still scored: cancelling keeps what was drawn. A rescore
+    # job has no sampling chunk, so it starts running here.
+    store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])
     scorer = make_scorer(job.spec.scorer)
     scored = 0
     for sl in task.slices:
@@ -47,17 +51,20 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         record_scored(store.r, job.spec.model, draws=len(scores))
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
     if done >= job.chunks_total:
-        finalize(store, job)
+        finalize(rt, job)
     return {"chunk": task.chunk_id, "new_scores": scored}
 
 
-def finalize(store: Store, job: JobRecord) -> None:
+def finalize(rt: runtime.Runtime, job: JobRecord) -> None:
     """Compute and store the results, then mark the job succeeded.
 
     Idempotent: two scorers that finish the last chunks at once compute the same results from
     the same stored scores, and the status moves only from an active state.
     """
+    store = rt.store
     if store.get_status(job.id) not in ACTIVE:
         return
     store.save_results(job.id, build_results(store, job, status=JobStatus.succeeded))
-    store.set_status(job.id, JobStatus.succeeded, allowed_from=ACTIVE)
+    set_status_and_notify(
+        store, rt.rq, rt.settings, job.id, JobStatus.succeeded, allowed_from=ACTIVE
+    )

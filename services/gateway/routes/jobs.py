@@ -9,21 +9,26 @@ from fastapi.responses import HTMLResponse
 
 from services.gateway.deps import RqDep, SettingsDep, StoreDep, TenantDep
 from services.gateway.errors import ERROR_RESPONSES, ERROR_RESPONSES_JSON
+from services.gateway.rescoring import submit_rescore
 from services.gateway.submission import submit_job
+from shared.callbacks import set_status_and_notify
 from shared.errors import Conflict, NotFound
+from shared.job_listing import list_jobs
 from shared.queues import drop_chunks
 from shared.report import render_report
-from shared.results import build_results
+from shared.results import readable_results
 from shared.schemas import (
     JobAccepted,
     JobCreate,
+    JobList,
     JobResults,
     JobStatus,
     JobView,
+    RescoreRequest,
     Sample,
     SamplesPage,
 )
-from shared.store import ACTIVE, JobRecord, Store
+from shared.store import ACTIVE
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -42,6 +47,42 @@ def create_job(
     return JobAccepted(id=job_id, status=JobStatus.queued)
 
 
+@router.post(
+    "/{job_id}/rescore",
+    status_code=202,
+    summary="A new job that scores this succeeded job's stored draws another way (no sampling)",
+)
+def rescore_job(
+    job_id: str,
+    body: RescoreRequest,
+    response: Response,
+    store: StoreDep,
+    rq: RqDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+) -> JobAccepted:
+    new_id = submit_rescore(job_id, body, store=store, rq=rq, settings=settings, tenant=tenant)
+    response.headers["Location"] = f"/v1/jobs/{new_id}"
+    return JobAccepted(id=new_id, status=JobStatus.queued)
+
+
+@router.get("", summary="The caller's jobs, newest first (cursor-paginated)")
+def get_jobs(
+    store: StoreDep,
+    tenant: TenantDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Most jobs returned.")] = 50,
+    after: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="`next_after` of the previous page."),
+    ] = None,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    model: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="Only jobs of this model.")
+    ] = None,
+) -> JobList:
+    return list_jobs(store, tenant, limit=limit, after=after, status=status, model=model)
+
+
 @router.get("/{job_id}", summary="Status and progress of a job")
 def get_job(job_id: str, store: StoreDep, tenant: TenantDep) -> JobView:
     return store.get_job(job_id, tenant=tenant).view()
@@ -53,22 +94,7 @@ def get_job(job_id: str, store: StoreDep, tenant: TenantDep) -> JobView:
     response_model_by_alias=True,
 )
 def get_results(job_id: str, store: StoreDep, tenant: TenantDep) -> JobResults:
-    return _results(store.get_job(job_id, tenant=tenant), store)
-
-
-def _results(job: JobRecord, store: Store) -> JobResults:
-    job_id = job.id
-    if job.status == JobStatus.succeeded:
-        results = store.results(job_id)
-        if results is not None:
-            return results
-    if job.status == JobStatus.cancelled:
-        return build_results(store, job, status=JobStatus.cancelled)
-    raise Conflict(
-        f"job {job_id} is {job.status.value}; results exist once it has succeeded "
-        "(or partial ones once it is cancelled)",
-        param="id",
-    )
+    return readable_results(store, store.get_job(job_id, tenant=tenant))
 
 
 @router.get(
@@ -79,7 +105,7 @@ def _results(job: JobRecord, store: Store) -> JobResults:
 )
 def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
     job = store.get_job(job_id, tenant=tenant)
-    results = _results(job, store)
+    results = readable_results(store, job)
     index = {p.id: i for i, p in enumerate(job.spec.prompts)}
     scores = [
         [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())]
@@ -122,6 +148,7 @@ def cancel_job(
     job_id: str,
     store: StoreDep,
     rq: RqDep,
+    settings: SettingsDep,
     tenant: TenantDep,
     purge: Annotated[
         bool, Query(description="Delete the job's record, draws and results as well.")
@@ -134,7 +161,9 @@ def cancel_job(
         drop_chunks(rq, job_id, chunk_ids, delete=True)
         store.delete_job(job_id)
         return Response(status_code=204)
-    cancelled = store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE)
+    cancelled = set_status_and_notify(
+        store, rq, settings, job_id, JobStatus.cancelled, allowed_from=ACTIVE
+    )
     drop_chunks(rq, job_id, chunk_ids, delete=False)
     if cancelled is None:
         raise Conflict(

@@ -1,0 +1,79 @@
+"""Re-scoring: a new job that scores a succeeded job's stored draws with another scorer.
+
+Nothing is generated: the new job's chunk plan is the same as a fresh job's, but every chunk
+goes straight to the score queue, and the draws (and greedy texts) are copied inside Redis into
+the new job's keys when it is created, so the new job lives on when its source expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+
+from services.gateway.submission import check_active_limit, check_job
+from shared.callbacks import check_callback, set_status_and_notify
+from shared.config import Settings
+from shared.errors import Conflict
+from shared.planning import plan_chunks
+from shared.queues import enqueue_scoring
+from shared.schemas import ErrorInfo, JobCreate, JobStatus, RescoreRequest
+from shared.store import ACTIVE, Store
+
+log = logging.getLogger(__name__)
+
+
+def rescore_spec(source: JobCreate, body: RescoreRequest) -> JobCreate:
+    """The source's spec with the new scorer and the bound options the request gives."""
+    update = body.model_dump(exclude_none=True, exclude={"scorer"})
+    data = source.model_dump(mode="json")
+    data.update(update)
+    data["scorer"] = body.scorer.model_dump(mode="json")
+    if body.callback_url is None:
+        data["callback_url"] = None
+    return JobCreate.model_validate(data)
+
+
+def submit_rescore(
+    source_id: str,
+    body: RescoreRequest,
+    *,
+    store: Store,
+    rq: redis.Redis,
+    settings: Settings,
+    tenant: str,
+) -> str:
+    source = store.get_job(source_id, tenant=tenant)
+    if source.status != JobStatus.succeeded:
+        raise Conflict(
+            f"job {source_id} is {source.status.value}; only a succeeded job's draws can be "
+            "re-scored",
+            param="id",
+        )
+    spec = rescore_spec(source.spec, body)
+    check_job(spec, settings)
+    if spec.callback_url is not None:
+        check_callback(spec.callback_url, settings, tenant)
+    check_active_limit(store, settings, tenant)
+    job_id = uuid.uuid4().hex
+    chunks = plan_chunks(
+        job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
+    )
+    store.create_job(job_id, spec, chunks, tenant=tenant, source_job=source_id)
+    try:
+        for chunk in chunks:
+            enqueue_scoring(rq, chunk, settings)
+    except redis.RedisError as exc:
+        log.exception("enqueueing rescore job %s failed", job_id)
+        set_status_and_notify(
+            store,
+            rq,
+            settings,
+            job_id,
+            JobStatus.failed,
+            allowed_from=ACTIVE,
+            error=ErrorInfo(code="enqueue_failed", message=f"could not enqueue: {exc}"),
+        )
+        raise
+    return job_id

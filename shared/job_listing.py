@@ -1,0 +1,109 @@
+"""GET /v1/jobs: a tenant's jobs, newest first, from the tenant's index (``keys.tenant_jobs``).
+
+The cursor is the id of the last job of the previous page. A page starts right after that
+job's rank in the index, read at request time, so jobs created meanwhile (they are newer, at
+the front) never shift or repeat the later pages. Filters are applied while walking the index
+in batches; records that expired are dropped from the index on the way.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared import keys
+from shared.errors import InvalidInput
+from shared.schemas import ErrorInfo, JobCreate, JobList, JobListItem, JobStatus, Progress
+from shared.store import CALLBACK_FIELDS, Store, callback_state
+
+_FIELDS = (
+    "status",
+    "created_at",
+    "updated_at",
+    "samples_done",
+    "samples_total",
+    "error",
+    "model",
+    "prompts",
+    "source_job",
+    *CALLBACK_FIELDS,
+)
+
+
+def _item(store: Store, job_id: str, raw: dict[str, str | None]) -> JobListItem:
+    model, prompts = raw.get("model"), raw.get("prompts")
+    if model is None or prompts is None:
+        # A record written before the listing fields existed: read them from the spec.
+        spec = JobCreate.model_validate_json(str(store.r.hget(keys.job(job_id), "spec")))
+        model, prompts = spec.model, str(len(spec.prompts))
+    error = raw.get("error")
+    return JobListItem(
+        id=job_id,
+        model=model,
+        status=JobStatus(str(raw["status"])),
+        progress=Progress(
+            samples_done=int(raw.get("samples_done") or 0),
+            samples_total=int(raw.get("samples_total") or 0),
+        ),
+        created_at=float(raw.get("created_at") or 0.0),
+        updated_at=float(raw.get("updated_at") or 0.0),
+        error=ErrorInfo.model_validate(json.loads(error)) if error else None,
+        source_job=raw.get("source_job") or None,
+        callback=callback_state(raw),
+        prompts=int(prompts),
+    )
+
+
+def list_jobs(
+    store: Store,
+    tenant: str,
+    *,
+    limit: int,
+    after: str | None = None,
+    status: JobStatus | None = None,
+    model: str | None = None,
+) -> JobList:
+    """One page of the tenant's jobs, newest first, that match ``status`` and ``model``."""
+    index = keys.tenant_jobs(tenant)
+    start = 0
+    if after is not None:
+        rank = store.r.zrevrank(index, after)
+        if not isinstance(rank, int):
+            raise InvalidInput(
+                f"after: {after!r} is not a job of this caller (pass the next_after of the "
+                "previous page; a job that was deleted or expired ends a walk)",
+                param="after",
+            )
+        start = rank + 1
+    batch = max(2 * limit, 100)
+    found: list[JobListItem] = []
+    while len(found) <= limit:
+        ids = [str(i) for i in store.r.zrevrange(index, start, start + batch - 1)]
+        if not ids:
+            break
+        pipe = store.r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(keys.job(job_id), list(_FIELDS))
+        gone = []
+        for job_id, values in zip(ids, pipe.execute(), strict=True):
+            raw = dict(zip(_FIELDS, values, strict=True))
+            if raw["status"] is None:
+                gone.append(job_id)
+                continue
+            if status is not None and raw["status"] != status.value:
+                continue
+            if model is not None and raw["model"] is not None and raw["model"] != model:
+                continue
+            item = _item(store, job_id, raw)
+            if model is not None and item.model != model:
+                continue
+            found.append(item)
+            if len(found) > limit:
+                break
+        if gone:
+            store.r.zrem(index, *gone)
+            # The walk goes on from the same rank: the dropped ids no longer take places.
+            start -= len(gone)
+        start += len(ids)
+    page = found[:limit]
+    more = len(found) > limit
+    return JobList(jobs=page, next_after=page[-1].id if more and page else None)
