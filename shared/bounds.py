@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from shared.schemas import BoundsOptions, BoundsResponse
 from shared.stats import bound_rows
 from shared.stats.columns import ASSUMPTIONS
-from shared.stats.rows import group_rows
+from shared.stats.rows import group_rows, reject_sorted_rows
 
 __all__ = ["ASSUMPTIONS", "compute_bounds", "validate_rows"]
 
@@ -22,9 +22,11 @@ __all__ = ["ASSUMPTIONS", "compute_bounds", "validate_rows"]
 def validate_rows(rows: Sequence[Sequence[float]] | NDArray[np.floating]) -> None:
     """Raise ``InvalidInput`` naming ``scores[i]`` and the allowed values if any row is bad.
 
-    Bad means: not a list, empty, or holding a value that is not a finite number in [0, 1].
+    Bad means: not a list, empty, holding a value that is not a finite number in [0, 1], or
+    evidently sorted (see ``reject_sorted_rows``).
     """
-    group_rows(rows, "scores")
+    for idx, x in group_rows(rows, "scores")[1]:
+        reject_sorted_rows(x, idx, "scores")
 
 
 def compute_bounds(

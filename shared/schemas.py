@@ -33,10 +33,20 @@ class BinaryBounds(_Strict):
 
 
 class ExpectationBounds(_Strict):
-    """Anderson's DKW bound on E[X] from order statistics, exact (paper: M_mu)."""
+    """Anderson's DKW bounds on E[X] from order statistics, exact (paper: M_mu).
 
-    lower: float = Field(description="One-sided lower bound on E[X] at level 1 - alpha.")
-    upper: float = Field(description="One-sided upper bound on E[X] at level 1 - alpha.")
+    NOT A TWO-SIDED INTERVAL: ``lower`` and ``upper`` are two separate one-sided bounds, each at
+    1 - alpha, so [lower, upper] holds only at 1 - 2 alpha. For a two-sided interval at
+    1 - alpha use ``betting`` (or request alpha / 2)."""
+
+    lower: float = Field(
+        description="One-sided lower bound on E[X] at level 1 - alpha (alone; with upper the "
+        "pair holds at 1 - 2 alpha)."
+    )
+    upper: float = Field(
+        description="One-sided upper bound on E[X] at level 1 - alpha (alone; with lower the "
+        "pair holds at 1 - 2 alpha)."
+    )
 
 
 class StdBounds(_Strict):
@@ -100,7 +110,7 @@ class BoundsOptions(_Strict):
     CLI's flags and POST /v1/bounds and /v1/jobs are all derived from this model)."""
 
     alpha: float = Field(
-        0.01, gt=0.0, lt=1.0, description="Error level in (0, 1); bounds hold at 1 - alpha."
+        0.01, gt=0.0, le=0.5, description="Error level in (0, 0.5]; bounds hold at 1 - alpha."
     )
     thresholds: list[UnitLevel] = Field(
         default_factory=list,

@@ -130,8 +130,8 @@ def print_table(
 
 
 def run(args: argparse.Namespace) -> int:
-    if not (0 < args.alpha < 1):
-        raise UsageError(f"probeval demo: --alpha must be in (0, 1), got {args.alpha}")
+    if not (0 < args.alpha <= 0.5):
+        raise UsageError(f"probeval demo: --alpha must be in (0, 0.5], got {args.alpha}")
     if args.n < 1:
         raise UsageError(f"probeval demo: --n must be >= 1, got {args.n}")
     if not args.model.is_dir():

@@ -188,7 +188,8 @@ COLUMNS: tuple[Column, ...] = (
         _expectation,
         _expectation_doc,
         "expectation: Anderson's bounds on E[X] from the one-sided DKW band, lower and upper "
-        f"each one-sided at 1 - alpha, {FIXED_N}.",
+        "each one-sided at 1 - alpha: NOT a two-sided interval (the pair holds jointly at "
+        f"1 - 2 alpha; for a two-sided interval use betting), {FIXED_N}.",
     ),
     Column(
         "std",
@@ -227,8 +228,9 @@ COLUMNS: tuple[Column, ...] = (
         _betting,
         _betting_doc,
         "betting: two-sided interval on E[X] at 1 - alpha (Waudby-Smith & Ramdas hedged "
-        "capital, draws used in the given order), for fixed n (the anytime-valid version is "
-        "the betting confidence sequence).",
+        "capital, tightest over t <= n by Ville's inequality, draws used in the given order, "
+        "which must be sampling order: sorted rows are refused), for fixed n (the "
+        "anytime-valid version is the betting confidence sequence).",
     ),
 )
 

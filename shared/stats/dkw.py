@@ -9,8 +9,8 @@ Band conventions (n draws, error level alpha):
 * two-sided: ``|F_n - F| <= eps2`` everywhere, ``eps2 = sqrt(ln(2 / alpha) / (2 n))``;
 * one-sided: ``F >= F_n - eps1`` everywhere (or the mirror), ``eps1 = sqrt(ln(1 / alpha) / (2 n))``.
 
-Massart (1990) proves the one-sided inequality for ``alpha <= 1/2``; above that we use the
-``alpha = 1/2`` width, which is conservative. Bounds that use the same side of the same band hold
+Massart (1990) proves the one-sided inequality for ``alpha <= 1/2``, the only levels
+``check_alpha`` accepts. Bounds that use the same side of the same band hold
 jointly (no union bound): survival uppers, quantile uppers and the expectation upper all rest on
 the event ``F >= F_n - eps1``.
 """
@@ -29,7 +29,7 @@ def dkw_epsilon(n: int, alpha: float, *, two_sided: bool) -> float:
     """Half-width of the DKW band for ``n`` draws at error level ``alpha``."""
     if two_sided:
         return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
-    # Massart's one-sided constant is proven for alpha <= 1/2 only.
+    # Massart's one-sided constant is proven for alpha <= 1/2 only (callers check alpha).
     return math.sqrt(math.log(1.0 / min(alpha, 0.5)) / (2.0 * n))
 
 

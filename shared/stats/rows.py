@@ -9,6 +9,7 @@ never per row or per sample. Each distinct length costs a fixed ~5 ms of numpy c
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from shared.stats.validation import (
     SCORE_RANGE,
     check_alpha,
     check_ed_lambda,
+    check_element_types,
     check_levels,
     check_score_matrix,
     check_scores_in_range,
@@ -114,6 +116,7 @@ def group_rows(rows: RowsLike, name: str) -> tuple[IntArray, list[tuple[IntArray
                 param=f"{name}[{i}]",
             )
         lengths[i] = len(r)
+    check_element_types(rows, name=name)
     empty = lengths == 0
     if empty.any():
         i = int(np.argmax(empty))
@@ -154,6 +157,35 @@ def group_rows(rows: RowsLike, name: str) -> tuple[IntArray, list[tuple[IntArray
     return lengths, groups
 
 
+# A row is refused as sorted when a sampling-order row would come out this sorted by chance
+# with probability below this (2 / multinomial(n; counts of each value), draws exchangeable).
+SORTED_CHANCE = 1e-6
+
+
+def reject_sorted_rows(x: FloatArray, idx: IntArray, name: str) -> None:
+    """Raise for a row that is monotone with more than two distinct values, when such an order
+    had probability < ``SORTED_CHANCE`` for exchangeable draws: the betting interval depends on
+    the order of the draws and is only valid in sampling order. (0/1 rows are left alone: their
+    order is often lost on purpose, and Clopper-Pearson does not depend on it.)"""
+    if x.shape[1] < 3:
+        return
+    d = np.diff(x, axis=1)
+    monotone = np.flatnonzero((d >= 0.0).all(axis=1) | (d <= 0.0).all(axis=1))
+    for r in monotone:
+        _, counts = np.unique(x[r], return_counts=True)
+        if counts.size < 3:
+            continue
+        log_orders = math.lgamma(x.shape[1] + 1) - sum(math.lgamma(int(c) + 1) for c in counts)
+        if log_orders > math.log(2.0 / SORTED_CHANCE):
+            i = int(idx[r])
+            raise InvalidInput(
+                f"{name}[{i}] is sorted ({counts.size} distinct values in monotone order); "
+                "allowed: scores in the order they were drawn (the betting interval is only "
+                "valid in sampling order; do not sort rows)",
+                param=f"{name}[{i}]",
+            )
+
+
 def bound_rows(
     rows: RowsLike,
     *,
@@ -165,8 +197,9 @@ def bound_rows(
 ) -> BoundsTable:
     """All bounds for each row of ``rows`` (a 2-D array or a list of possibly ragged rows).
 
-    Validates first: ``alpha`` in (0, 1), thresholds and quantile levels in [0, 1], ``ed_lambda``
-    finite and >= 0, every score finite in [0, 1], no empty row; errors name the argument
+    Validates first: ``alpha`` in (0, 0.5], thresholds and quantile levels in [0, 1], ``ed_lambda``
+    finite and >= 0, every score a finite number (not a string or bool) in [0, 1], no empty row,
+    no row sorted (see ``reject_sorted_rows``); errors name the argument
     (``scores[i]`` for row i) and the allowed values.
     """
     alpha = check_alpha(alpha)
@@ -180,6 +213,8 @@ def bound_rows(
     m = lengths.size
     arrays: dict[str, NDArray[Any]] = {}
     mean = np.empty(m)
+    for idx, x in groups:
+        reject_sorted_rows(x, idx, name)
     for idx, x in groups:
         n = x.shape[1]
         group = Group(

@@ -20,19 +20,17 @@ draws is the tightest seen so far), which Ville's inequality allows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from shared.errors import InvalidInput
-from shared.stats.betting import TRUNCATION, predictable_variances
+from shared.stats.betting import TRUNCATION
+from shared.stats.sequential import BettingState, MixtureState, betting_update, mixture_update
 from shared.stats.validation import check_alpha, check_score_matrix
 
 FloatArray = NDArray[np.float64]
-
-_BISECTIONS = 60
 
 
 @dataclass(frozen=True)
@@ -57,39 +55,21 @@ def _row(x: ArrayLike, name: str) -> FloatArray:
 def betting_sequence(
     x: ArrayLike, *, alpha: float, grid_size: int = 1000, c: float = TRUNCATION
 ) -> ConfidenceSequence:
-    """Hedged-capital confidence sequence for E[X] over the prefixes of one row of [0, 1] scores."""
+    """Hedged-capital confidence sequence for E[X] over the prefixes of one row of [0, 1] scores.
+
+    Memory O(grid_size), not O(grid_size x n): the row is folded into an incremental
+    ``BettingState`` 1,024 draws at a time.
+    """
     alpha = check_alpha(alpha)
-    if not (isinstance(grid_size, int) and 2 <= grid_size <= 100_000):
+    if not (
+        isinstance(grid_size, int) and not isinstance(grid_size, bool) and 2 <= grid_size <= 100_000
+    ):
         raise InvalidInput(
             f"grid_size must be an integer in [2, 100000], got {grid_size!r}", param="grid_size"
         )
     row = _row(x, "x")
-    n = row.size
-    t = np.arange(1, n + 1, dtype=np.float64)
-    sigma2 = predictable_variances(row[None, :])[0]
-    lam = np.sqrt(2.0 * math.log(2.0 / alpha) / (sigma2 * t * np.log1p(t)))
-    level = math.log(2.0 / alpha)
-    grid = np.arange(grid_size + 1, dtype=np.float64) / grid_size
-
-    def rejected_prefix_counts(values: FloatArray) -> FloatArray:
-        # log K+_t(m) for every grid m (rows) and prefix t (columns), as a running maximum.
-        with np.errstate(divide="ignore"):
-            cap = np.where(grid > 0.0, c / grid, np.inf)[:, None]
-        bet = np.minimum(lam[None, :], cap)
-        log_k = np.cumsum(np.log1p(bet * (values[None, :] - grid[:, None])), axis=1)
-        np.maximum.accumulate(log_k, axis=1, out=log_k)
-        rejected = log_k >= level  # a prefix of the grid for each t: K+ falls as m rises
-        first_open = np.argmin(rejected, axis=0).astype(np.float64)
-        first_open[rejected.all(axis=0)] = grid_size + 1.0
-        # The last rejected grid point sits just below the first open one: conservative.
-        ends: FloatArray = np.maximum(first_open - 1.0, 0.0) / grid_size
-        return ends
-
-    lower = rejected_prefix_counts(row)
-    upper = 1.0 - rejected_prefix_counts(1.0 - row)  # K-(m) on X is K+(1 - m) on 1 - X
-    return ConfidenceSequence(
-        lower=np.maximum.accumulate(lower), upper=np.minimum.accumulate(upper)
-    )
+    _, lower, upper = betting_update(BettingState.start(grid_size), row, alpha, c)
+    return ConfidenceSequence(lower=lower, upper=upper)
 
 
 def binary_mixture_sequence(x: ArrayLike, *, alpha: float) -> ConfidenceSequence:
@@ -100,34 +80,5 @@ def binary_mixture_sequence(x: ArrayLike, *, alpha: float) -> ConfidenceSequence
     if not_binary.any():
         j = int(np.argmax(not_binary))
         raise InvalidInput(f"x[{j}] is {float(row[j])!r}; allowed: exactly 0 or 1", param=f"x[{j}]")
-    from scipy.special import betaln  # a few hundred ms of import; only this function needs it
-
-    n = row.size
-    t = np.arange(1, n + 1, dtype=np.float64)
-    s = np.cumsum(row)
-    f = t - s
-    # p is in C_t iff S log p + F log(1 - p) > log B(S + 1/2, F + 1/2) - log B(1/2, 1/2) + log a.
-    threshold = betaln(s + 0.5, f + 0.5) - betaln(0.5, 0.5) + math.log(alpha)
-    p_hat = s / t
-
-    def loglik(p: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(s > 0.0, s * np.log(p), 0.0)
-            b = np.where(f > 0.0, f * np.log1p(-p), 0.0)
-        return np.asarray(a + b)
-
-    def boundary(inside: FloatArray, outside: FloatArray) -> FloatArray:
-        # loglik is concave with its maximum at p_hat (inside); keep `outside` excluded.
-        for _ in range(_BISECTIONS):
-            mid = 0.5 * (inside + outside)
-            keep = loglik(mid) > threshold
-            inside = np.where(keep, mid, inside)
-            outside = np.where(keep, outside, mid)
-        return outside
-
-    zeros, ones = np.zeros(n), np.ones(n)
-    lower = np.where(loglik(zeros) > threshold, 0.0, boundary(p_hat.copy(), zeros))
-    upper = np.where(loglik(ones) > threshold, 1.0, boundary(p_hat.copy(), ones))
-    return ConfidenceSequence(
-        lower=np.maximum.accumulate(lower), upper=np.minimum.accumulate(upper)
-    )
+    _, lower, upper = mixture_update(MixtureState(), row == 1.0, alpha)
+    return ConfidenceSequence(lower=lower, upper=upper)

@@ -19,16 +19,28 @@ FloatArray = NDArray[np.float64]
 SCORE_RANGE = "finite numbers in [0, 1]"
 
 
+ALPHA_RANGE = "a number in (0, 0.5]"
+
+
+def is_real_number(value: object) -> bool:
+    """A Python or numpy int/float, not a bool or a string that merely parses as one."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def check_alpha(alpha: float, *, name: str = "alpha") -> float:
-    """Return ``alpha`` as a float, or raise when it is not a finite number in (0, 1)."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"{name} must be a number in (0, 1), got {alpha!r}", param=name
-        ) from None
-    if not (math.isfinite(value) and 0.0 < value < 1.0):
-        raise InvalidInput(f"{name} must be a number in (0, 1), got {alpha!r}", param=name)
+    """Return ``alpha`` as a float, or raise when it is not a finite number in (0, 0.5].
+
+    Above 1/2 a one-sided lower bound can exceed the upper one (Clopper-Pearson), and Massart's
+    one-sided DKW constant is proven only up to 1/2. Strings and booleans are refused, not
+    converted: ``"0.05"`` is a caller's mistake.
+    """
+    if not is_real_number(alpha):
+        raise InvalidInput(f"{name} must be {ALPHA_RANGE}, got {alpha!r}", param=name)
+    value = float(alpha)
+    if not (math.isfinite(value) and 0.0 < value <= 0.5):
+        raise InvalidInput(f"{name} must be {ALPHA_RANGE}, got {alpha!r}", param=name)
     return value
 
 
@@ -56,6 +68,45 @@ def check_ed_lambda(ed_lambda: float, *, name: str = "ed_lambda") -> float:
     if not (math.isfinite(value) and value >= 0.0):
         raise InvalidInput(f"{name} must be a finite number >= 0, got {ed_lambda!r}", param=name)
     return value
+_PLAIN = frozenset({int, float, type(None)})  # None is reported as "null" further on
+
+
+def check_element_types(rows: object, *, name: str, row_offset: int = 0) -> None:
+    """Refuse strings, booleans and other non-numbers inside rows instead of converting them.
+
+    ``rows`` is a 1-D or 2-D array, or a sequence of rows (lists or arrays). numpy would turn
+    ``"0.5"`` into 0.5 and ``True`` into 1.0 without a word; a score must be a number.
+    """
+    if isinstance(rows, np.ndarray):
+        if rows.dtype.kind not in "fiu":
+            raise InvalidInput(
+                f"{name} holds values of dtype {rows.dtype}; allowed: {SCORE_RANGE}", param=name
+            )
+        return
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        return  # the shape checks that follow report it
+    flat_row = all(not isinstance(r, (Sequence, np.ndarray)) or isinstance(r, (str, bytes))
+                   for r in rows)  # fmt: skip
+    for i, row in enumerate([rows] if flat_row else rows):
+        where = name if flat_row else f"{name}[{i + row_offset}]"
+        if isinstance(row, np.ndarray):
+            if row.dtype.kind not in "fiu":
+                raise InvalidInput(
+                    f"{where} holds values of dtype {row.dtype}; allowed: {SCORE_RANGE}",
+                    param=where,
+                )
+            continue
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            continue
+        if set(map(type, row)) <= _PLAIN:
+            continue
+        for j, v in enumerate(row):
+            if v is not None and not is_real_number(v):
+                raise InvalidInput(
+                    f"{where}[{j}] is {v!r} ({type(v).__name__}); allowed: {SCORE_RANGE} "
+                    "(strings and booleans are not converted)",
+                    param=where,
+                )
 
 
 def check_score_matrix(x: object, *, name: str = "x", row_offset: int = 0) -> FloatArray:
@@ -63,6 +114,7 @@ def check_score_matrix(x: object, *, name: str = "x", row_offset: int = 0) -> Fl
 
     A 1-D array is taken as one row. ``row_offset`` shifts the row index in messages.
     """
+    check_element_types(x, name=name, row_offset=row_offset)
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):

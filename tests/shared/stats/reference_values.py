@@ -70,4 +70,7 @@ CONBO_BINOMIAL: list[tuple[int, int, float, float, float]] = [
 
 
 def grid_row(name: str) -> np.ndarray:
-    return GRID[np.array(ROWS_ON_GRID[name])]
+    """The row in a fixed shuffled order: the bounds checked against conbo do not depend on the
+    order, and ``bound_rows`` refuses evidently sorted rows (the betting interval does)."""
+    idx = np.array(ROWS_ON_GRID[name])
+    return GRID[idx[np.random.default_rng(0).permutation(idx.size)]]
