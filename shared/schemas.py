@@ -153,6 +153,79 @@ class BoundsResponse(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------
+# Adaptive sampling: the stopping rule and the row of a stopped stream.
+# --------------------------------------------------------------------------------------------
+
+
+class StoppingSpec(_Strict):
+    """Adaptive sampling: draw each prompt in rounds and stop once its answer is certain.
+
+    After each round the anytime-valid confidence sequence of ``target`` is updated; the prompt
+    stops when it lies wholly above or below ``threshold``, or is at most ``width`` wide, or at
+    ``max_n`` draws. Exactly one of ``threshold`` and ``width`` is required. Cross-field rules
+    (x with survival, min_n <= max_n, ...) are checked at submission, naming the field."""
+
+    target: Literal["p_full", "mean", "survival"] = Field(
+        description="p_full = P(score = 1), mean = E[score], survival = P(score > x)."
+    )
+    x: float | None = Field(None, description="The x of target survival, in [0, 1).")
+    threshold: float | None = Field(
+        None, description="Stop once the sequence is wholly above or below it; in (0, 1)."
+    )
+    width: float | None = Field(
+        None, description="Stop once upper - lower <= width; in (0, 1]."
+    )
+    min_n: int = Field(1, description="No stop before this many draws; 1..max_n.")
+    max_n: int = Field(description="Most draws per prompt; takes the place of sampling.n.")
+    round: int = Field(64, description="Draws per round (the first round is max(min_n, round)).")
+
+
+class AnytimeBounds(BaseModel):
+    """Bounds from the time-uniform DKW band of Howard & Ramdas (2022): valid at a stopping
+    time chosen by looking at the data. One two-sided band at alpha, so all hold jointly."""
+
+    epsilon: float = Field(description="Band half-width at n_used.")
+    expectation: ExpectationBounds
+    std: StdBounds
+    ed: EdBounds
+    survival: list[SurvivalBound]
+    quantiles: list[QuantileBound]
+
+
+class SequentialRow(BaseModel):
+    """One adaptively stopped stream: its stop, its confidence sequence at the stop (the running
+    intersection over every round), and the bounds that stay valid under optional stopping."""
+
+    target: Literal["p_full", "mean", "survival"]
+    x: float | None = Field(None, description="The x of target survival.")
+    n_used: int = Field(description="Draws used (the stopping time).")
+    decision: Literal["above", "below", "estimated", "undecided"] = Field(
+        description="above/below: the sequence is wholly above/below the threshold; estimated: "
+        "it is at most `width` wide; undecided: it stopped for another reason."
+    )
+    reason: Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled"] = (
+        Field(description="Why the stream stopped.")
+    )
+    lower: float = Field(description="Lower end of the two-sided confidence sequence (1 - alpha).")
+    upper: float = Field(description="Upper end of the two-sided confidence sequence (1 - alpha).")
+    mean: float = Field(description="Sample mean of the n_used scores.")
+    anytime: AnytimeBounds
+    omitted: list[str] = Field(
+        description="Fixed-n bounds left out: they are invalid when n was chosen by looking at "
+        "the data (optional stopping)."
+    )
+
+
+class SequentialResponse(BaseModel):
+    """`probeval bounds --sequential`: one row per input stream."""
+
+    alpha: float
+    stopping: StoppingSpec
+    rows: list[SequentialRow]
+    assumptions: str
+
+
+# --------------------------------------------------------------------------------------------
 # Jobs: the HTTP request, the stored record and the views returned to callers.
 # --------------------------------------------------------------------------------------------
 
@@ -224,12 +297,34 @@ class JobCreate(BoundsOptions):
         "link-local or metadata address outside PROBEVAL_CALLBACK_ALLOWED_NETWORKS.",
     )
 
+    stopping: StoppingSpec | None = Field(
+        None,
+        description="Adaptive sampling: draw in rounds and stop each prompt once its answer is "
+        "certain. stopping.max_n takes the place of sampling.n.",
+    )
+    max_draws: int | None = Field(
+        None,
+        ge=1,
+        description="Adaptive jobs only: most draws for the whole job; draws that stopped "
+        "prompts did not use go to open ones (each round is granted while the total allows).",
+    )
+
     @field_validator("callback_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
             check_callback_url_shape(value)
         return value
+
+    @model_validator(mode="after")
+    def _max_n_is_n(self) -> JobCreate:
+        # With a stopping rule, sampling.n follows stopping.max_n, so that every count of
+        # draws planned (limits, progress, sample pages) reads one number. A different n that
+        # the caller set is an error, reported by the submission checks as stopping.max_n.
+        if self.stopping is not None and "n" not in self.sampling.model_fields_set:
+            self.sampling = self.sampling.model_copy(update={"n": self.stopping.max_n})
+            self.sampling.model_fields_set.add("n")
+        return self
 
 
 def check_callback_url_shape(url: str) -> None:
@@ -255,7 +350,7 @@ class RescoreRequest(_Strict):
 
     scorer: ScorerSpec = Field(description="The new scoring function.")
     alpha: float | None = Field(
-        None, gt=0.0, lt=1.0, description="Error level (default: source's)."
+        None, gt=0.0, le=0.5, description="Error level in (0, 0.5] (default: source's)."
     )
     thresholds: list[UnitLevel] | None = Field(
         None, max_length=64, description="Thresholds x in [0, 1] for P(X > x) (default: source's)."
@@ -302,7 +397,16 @@ class ErrorResponse(BaseModel):
 
 class Progress(BaseModel):
     samples_done: int = Field(description="Draws generated and scored so far.")
-    samples_total: int = Field(description="Draws the job asks for (prompts x n).")
+    samples_total: int = Field(
+        description="Draws the job asks for (prompts x n); for an adaptive job, the draws "
+        "planned so far (rounds scheduled), which grows as rounds are added."
+    )
+    prompts_open: int | None = Field(
+        None, description="Adaptive jobs: prompts still drawing (null otherwise)."
+    )
+    prompts_stopped: int | None = Field(
+        None, description="Adaptive jobs: prompts whose stopping rule has stopped them."
+    )
 
 
 class JobAccepted(BaseModel):
@@ -382,8 +486,16 @@ class PromptResult(BaseModel):
     id: str
     n: int
     greedy: GreedyResult | None
-    bounds: BoundsRow
-    full_score: FullScoreBounds
+    bounds: BoundsRow | None = Field(
+        description="Fixed-n bounds; null for an adaptive job (they are invalid under optional "
+        "stopping: see `sequential`)."
+    )
+    full_score: FullScoreBounds | None = Field(
+        description="Clopper-Pearson on P(score = 1); null for an adaptive job."
+    )
+    sequential: SequentialRow | None = Field(
+        None, description="Adaptive jobs: the stop and the bounds valid under optional stopping."
+    )
 
 
 class ResultsSummary(BaseModel):
