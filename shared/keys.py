@@ -62,6 +62,18 @@ def job_greedy(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:greedy"
 
 
+def job_streams(job_id: str) -> str:
+    """Hash: prompt index -> its adaptive stream state (StreamState JSON: draws folded in, the
+    confidence sequence's state, the stop). Changed only by compare-and-set on the draw count."""
+    return f"{PREFIX}:job:{job_id}:streams"
+
+
+def job_chunks_enqueued(job_id: str) -> str:
+    """Set of adaptive round chunk ids already put on the sampling queue (for crash recovery:
+    a retried transition re-enqueues a recorded round only if it is not in here)."""
+    return f"{PREFIX}:job:{job_id}:chunks-enqueued"
+
+
 def job_results(job_id: str) -> str:
     """String: the JobResults JSON, written once when the job finishes."""
     return f"{PREFIX}:job:{job_id}:results"

@@ -42,3 +42,47 @@ def plan_chunks(
     if current:
         chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
     return chunks
+
+
+def round_slices(prompt_index: int, start: int, end: int, chunk_max_n: int) -> list[ChunkSlice]:
+    """Draws ``start .. end - 1`` of one prompt as slices of at most ``chunk_max_n`` (one engine
+    request each). Slice starts depend only on the round and ``chunk_max_n``, and a slice's seed
+    only on its start, so a rerun of an adaptive job draws the same texts."""
+    return [
+        ChunkSlice(prompt_index=prompt_index, start=s, count=min(chunk_max_n, end - s))
+        for s in range(start, end, chunk_max_n)
+    ]
+
+
+def plan_first_rounds(
+    job_id: str, spec: JobCreate, first_end: int, *, chunk_max_n: int, chunk_draws: int
+) -> list[ChunkTask]:
+    """An adaptive job's first plan: the greedy chunk (if asked), then every prompt's first
+    round (draws 0 .. first_end - 1), grouped into chunks of about ``chunk_draws`` draws. A
+    round is never split across chunks: its scorer folds it into the prompt's stream at once.
+    Later rounds are planned one at a time as earlier ones are scored (``shared.adaptive``)."""
+    if chunk_max_n < 1 or chunk_draws < 1:
+        raise ValueError("chunk_max_n and chunk_draws must be >= 1")
+    chunks: list[ChunkTask] = []
+    if spec.greedy:
+        chunks.append(
+            ChunkTask(
+                job_id=job_id,
+                chunk_id=0,
+                greedy=True,
+                slices=[
+                    ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))
+                ],
+            )
+        )
+    current: list[ChunkSlice] = []
+    size = 0
+    for prompt_index in range(len(spec.prompts)):
+        if current and size + first_end > chunk_draws:
+            chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
+            current, size = [], 0
+        current.extend(round_slices(prompt_index, 0, first_end, chunk_max_n))
+        size += first_end
+    if current:
+        chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
+    return chunks

@@ -8,18 +8,69 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from shared.schemas import JobCreate, JobResults, PromptResult
 from shared.stats import dkw_epsilon
+from shared.stats.sequential import uniform_dkw_epsilon
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 _BLUE, _ORANGE, _GREY, _RED = "#1f77b4", "#e66100", "#888888", "#b2182b"
 
 
+@dataclass(frozen=True)
+class _Cells:
+    """What the table and the overview show for one prompt, fixed-n or adaptive."""
+
+    mean: float
+    k: int | None
+    p_lower: float | None  # bounds on P(score = 1)
+    p_upper: float | None
+    mu_lower: float
+    mu_upper: float
+    sd_upper: float
+    ed_upper: float
+
+
+def _cells(p: PromptResult) -> _Cells:
+    if p.sequential is not None:
+        q = p.sequential
+        full = q.target == "p_full"
+        return _Cells(
+            mean=q.mean,
+            k=None,
+            p_lower=q.lower if full else None,
+            p_upper=q.upper if full else None,
+            mu_lower=q.anytime.expectation.lower,
+            mu_upper=q.anytime.expectation.upper,
+            sd_upper=q.anytime.std.upper,
+            ed_upper=q.anytime.ed.upper,
+        )
+    if p.bounds is None or p.full_score is None:
+        raise ValueError(f"prompt {p.id} has neither fixed-n nor sequential bounds")
+    b, f = p.bounds, p.full_score
+    return _Cells(
+        mean=b.mean,
+        k=f.k,
+        p_lower=f.lower,
+        p_upper=f.upper,
+        mu_lower=b.expectation.lower,
+        mu_upper=b.expectation.upper,
+        sd_upper=b.std.upper,
+        ed_upper=b.ed.upper,
+    )
+
+
 def verdict(prompt: PromptResult) -> str:
     """One line a reader can act on, from the bounds alone."""
+    if prompt.sequential is not None:
+        q = prompt.sequential
+        return f"stopped at n = {q.n_used}: {q.decision} ({q.reason}); {q.target} in [{_fmt(q.lower)}, {_fmt(q.upper)}]"
     b = prompt.bounds
     greedy = prompt.greedy.score if prompt.greedy is not None else None
+    if prompt.full_score is None or b is None:
+        raise ValueError(f"prompt {prompt.id} has no fixed-n bounds")
     if prompt.full_score.lower > 0:
         if greedy == 0.0:
             return "leaks under sampling although greedy decoding hides it"
@@ -37,8 +88,11 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
-def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title: str) -> str:
-    """Step plot of the empirical CDF with the two-sided DKW band at alpha."""
+def _ecdf_svg(
+    scores: Sequence[float], alpha: float, greedy: float | None, title: str, *, uniform: bool
+) -> str:
+    """Step plot of the empirical CDF with the two-sided DKW band at alpha (the time-uniform
+    band of Howard & Ramdas for an adaptive job, whose n was chosen by looking at the data)."""
     w, h, pad = 300, 190, 34
     n = len(scores)
     xs = sorted(scores)
@@ -49,7 +103,8 @@ def _ecdf_svg(scores: Sequence[float], alpha: float, greedy: float | None, title
     def py(y: float) -> float:
         return h - pad + 6 - y * (h - 2 * pad)
 
-    eps = dkw_epsilon(n, alpha, two_sided=True) if n else 0.0
+    width = uniform_dkw_epsilon if uniform else partial(dkw_epsilon, two_sided=True)
+    eps = width(n, alpha) if n else 0.0
     # Step points of F_n: (x, F(x)) at each distinct value, from x = 0 to x = 1.
     points: list[tuple[float, float]] = [(0.0, 0.0)]
     i = 0
@@ -115,21 +170,21 @@ def _overview_svg(results: JobResults) -> str:
         )
         parts.append(f'<line x1="{pad}" y1="{py(t)}" x2="{w - pad}" y2="{py(t)}" stroke="#eee"/>')
     for i, p in enumerate(prompts):
-        f = p.full_score
+        c = _cells(p)
         x = px(i)
-        b = p.bounds
         parts.append(
-            f'<line x1="{x:.1f}" y1="{py(b.expectation.lower):.1f}" x2="{x:.1f}" '
-            f'y2="{py(b.expectation.upper):.1f}" stroke="{_BLUE}" stroke-width="3" stroke-opacity="0.5">'
-            f"<title>{html.escape(p.id)}: E[X] in [{_fmt(b.expectation.lower)}, {_fmt(b.expectation.upper)}]</title></line>"
+            f'<line x1="{x:.1f}" y1="{py(c.mu_lower):.1f}" x2="{x:.1f}" '
+            f'y2="{py(c.mu_upper):.1f}" stroke="{_BLUE}" stroke-width="3" stroke-opacity="0.5">'
+            f"<title>{html.escape(p.id)}: E[X] in [{_fmt(c.mu_lower)}, {_fmt(c.mu_upper)}]</title></line>"
         )
-        parts.append(f'<circle cx="{x:.1f}" cy="{py(b.mean):.1f}" r="3.5" fill="{_BLUE}"/>')
-        parts.append(
-            f'<line x1="{x - 6:.1f}" y1="{py(f.upper):.1f}" x2="{x + 6:.1f}" '
-            f'y2="{py(f.upper):.1f}" stroke="{_RED}" stroke-width="2">'
-            f"<title>{html.escape(p.id)}: P(score = 1) in [{_fmt(f.lower)}, {_fmt(f.upper)}]"
-            "</title></line>"
-        )
+        parts.append(f'<circle cx="{x:.1f}" cy="{py(c.mean):.1f}" r="3.5" fill="{_BLUE}"/>')
+        if c.p_upper is not None:
+            parts.append(
+                f'<line x1="{x - 6:.1f}" y1="{py(c.p_upper):.1f}" x2="{x + 6:.1f}" '
+                f'y2="{py(c.p_upper):.1f}" stroke="{_RED}" stroke-width="2">'
+                f"<title>{html.escape(p.id)}: P(score = 1) in [{_fmt(c.p_lower)}, {_fmt(c.p_upper)}]"
+                "</title></line>"
+            )
         if p.greedy is not None:
             g = py(p.greedy.score)
             parts.append(
@@ -180,20 +235,25 @@ def render_report(
     }
     rows = []
     for p in results.prompts:
-        f = p.full_score
-        b = p.bounds
+        c = _cells(p)
         rows.append(
             "<tr>"
             f'<td class="l">{html.escape(p.id)}</td><td>{p.n}</td>'
-            f"<td>{_fmt(p.greedy.score if p.greedy else None)}</td><td>{_fmt(b.mean)}</td>"
-            f"<td>{f.k}</td><td>{_fmt(f.lower)}</td><td>{_fmt(f.upper)}</td>"
-            f"<td>{_fmt(b.expectation.upper)}</td><td>{_fmt(b.std.upper)}</td>"
-            f"<td>{_fmt(b.ed.upper)}</td>"
+            f"<td>{_fmt(p.greedy.score if p.greedy else None)}</td><td>{_fmt(c.mean)}</td>"
+            f"<td>{'–' if c.k is None else c.k}</td><td>{_fmt(c.p_lower)}</td><td>{_fmt(c.p_upper)}</td>"
+            f"<td>{_fmt(c.mu_upper)}</td><td>{_fmt(c.sd_upper)}</td>"
+            f"<td>{_fmt(c.ed_upper)}</td>"
             f'<td class="l">{html.escape(verdict(p))}</td>'
             "</tr>"
         )
     ecdfs = [
-        _ecdf_svg(row, spec.alpha, p.greedy.score if p.greedy else None, p.id)
+        _ecdf_svg(
+            row,
+            spec.alpha,
+            p.greedy.score if p.greedy else None,
+            p.id,
+            uniform=spec.stopping is not None,
+        )
         for p, row in zip(results.prompts, scores, strict=True)
     ]
     summary = results.summary

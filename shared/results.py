@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from shared.adaptive import stream_states
 from shared.bounds import ASSUMPTIONS, compute_bounds
 from shared.errors import Conflict
 from shared.schemas import (
@@ -15,6 +16,7 @@ from shared.schemas import (
     PromptResult,
     ResultsSummary,
 )
+from shared.sequential import SEQUENTIAL_ASSUMPTIONS, sequential_row
 from shared.stats import clopper_pearson
 from shared.store import JobRecord, Store
 
@@ -40,6 +42,8 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
     for an empty row.
     """
     spec = job.spec
+    if spec.stopping is not None:
+        return build_adaptive_results(store, job, status=status)
     greedy = store.greedy(job.id)
     rows: list[list[float]] = []
     prompt_indices: list[int] = []
@@ -77,20 +81,88 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
     )
 
 
+def build_adaptive_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResults:
+    """Per prompt: its stream's stop and the bounds valid under optional stopping, computed from
+    exactly the n_used draws its stream folded in (in sample-index order). A cancelled job's
+    open prompts report what they had (reason ``cancelled``); prompts with no round folded in
+    are left out."""
+    spec = job.spec
+    if spec.stopping is None:
+        raise ValueError("not an adaptive job")
+    greedy = store.greedy(job.id)
+    states = stream_states(store, job)
+    options = spec.options()
+    prompts: list[PromptResult] = []
+    partial = False
+    for index in range(len(spec.prompts)):
+        state = states.get(index)
+        if state is None or not state.stopped:
+            partial = True
+        if state is None or state.n == 0:
+            continue
+        values = store.scores(job.id, index, list(range(state.n)))
+        row = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        if np.isnan(row).any():
+            raise RuntimeError(f"prompt {index} folded in {state.n} draws that are not all stored")
+        prompts.append(
+            PromptResult(
+                id=spec.prompts[index].id,
+                n=state.n,
+                greedy=greedy.get(index),
+                bounds=None,
+                full_score=None,
+                sequential=sequential_row(row, state, spec.stopping, options),
+            )
+        )
+    return JobResults(
+        id=job.id,
+        status=status,
+        alpha=spec.alpha,
+        partial=partial,
+        prompts=prompts,
+        source_job=job.source_job,
+        summary=summarize(prompts),
+        assumptions=SEQUENTIAL_ASSUMPTIONS,
+    )
+
+
+def _mean_and_upper(p: PromptResult) -> tuple[float, float]:
+    """Sample mean and the reported upper bound on E[X] (fixed-n, or anytime-valid)."""
+    if p.bounds is not None:
+        return p.bounds.mean, p.bounds.expectation.upper
+    if p.sequential is None:
+        raise ValueError(f"prompt {p.id} has no bounds")
+    return p.sequential.mean, p.sequential.anytime.expectation.upper
+
+
 def summarize(prompts: list[PromptResult]) -> ResultsSummary:
-    means = [p.bounds.mean for p in prompts]
+    cells = [_mean_and_upper(p) for p in prompts]
+    means = [m for m, _ in cells]
+    uppers = [u for _, u in cells]
     return ResultsSummary(
         prompts=len(prompts),
         mean_of_means=sum(means) / len(means) if means else None,
-        max_expectation_upper=max((p.bounds.expectation.upper for p in prompts), default=None),
+        max_expectation_upper=max(uppers, default=None),
         # Scores are in [0, 1], so a positive mean is exactly "some draw scored above 0".
         greedy_zero_but_sampled_positive=sum(
             1
-            for p in prompts
-            if p.greedy is not None and p.greedy.score == 0.0 and p.bounds.mean > 0.0
+            for p, mean in zip(prompts, means, strict=True)
+            if p.greedy is not None and p.greedy.score == 0.0 and mean > 0.0
         ),
-        full_score_proven=sum(1 for p in prompts if p.full_score.lower > 0.0),
+        full_score_proven=sum(1 for p in prompts if p.full_score and p.full_score.lower > 0.0),
+        decisions=_decisions(prompts),
     )
+
+
+def _decisions(prompts: list[PromptResult]) -> dict[str, int] | None:
+    """Adaptive jobs: prompts per decision; None for fixed-n jobs."""
+    rows = [p.sequential for p in prompts if p.sequential is not None]
+    if not rows:
+        return None
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.decision] = counts.get(r.decision, 0) + 1
+    return counts
 
 
 def readable_results(store: Store, job: JobRecord) -> JobResults:

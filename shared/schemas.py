@@ -172,9 +172,7 @@ class StoppingSpec(_Strict):
     threshold: float | None = Field(
         None, description="Stop once the sequence is wholly above or below it; in (0, 1)."
     )
-    width: float | None = Field(
-        None, description="Stop once upper - lower <= width; in (0, 1]."
-    )
+    width: float | None = Field(None, description="Stop once upper - lower <= width; in (0, 1].")
     min_n: int = Field(1, description="No stop before this many draws; 1..max_n.")
     max_n: int = Field(description="Most draws per prompt; takes the place of sampling.n.")
     round: int = Field(64, description="Draws per round (the first round is max(min_n, round)).")
@@ -203,8 +201,8 @@ class SequentialRow(BaseModel):
         description="above/below: the sequence is wholly above/below the threshold; estimated: "
         "it is at most `width` wide; undecided: it stopped for another reason."
     )
-    reason: Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled"] = (
-        Field(description="Why the stream stopped.")
+    reason: Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled"] = Field(
+        description="Why the stream stopped."
     )
     lower: float = Field(description="Lower end of the two-sided confidence sequence (1 - alpha).")
     upper: float = Field(description="Upper end of the two-sided confidence sequence (1 - alpha).")
@@ -401,12 +399,13 @@ class Progress(BaseModel):
         description="Draws the job asks for (prompts x n); for an adaptive job, the draws "
         "planned so far (rounds scheduled), which grows as rounds are added."
     )
-    prompts_open: int | None = Field(
-        None, description="Adaptive jobs: prompts still drawing (null otherwise)."
-    )
-    prompts_stopped: int | None = Field(
-        None, description="Adaptive jobs: prompts whose stopping rule has stopped them."
-    )
+
+
+class AdaptiveProgress(BaseModel):
+    """Where an adaptive job's prompts stand."""
+
+    prompts_open: int = Field(description="Prompts still drawing rounds.")
+    prompts_stopped: int = Field(description="Prompts their stopping rule (or max_draws) stopped.")
 
 
 class JobAccepted(BaseModel):
@@ -421,6 +420,9 @@ class JobView(BaseModel):
     model: str
     status: JobStatus
     progress: Progress
+    adaptive: AdaptiveProgress | None = Field(
+        None, description="Adaptive jobs only: prompts open and stopped."
+    )
     created_at: float = Field(description="Unix time (s).")
     updated_at: float = Field(description="Unix time (s).")
     error: ErrorInfo | None = None
@@ -512,7 +514,13 @@ class ResultsSummary(BaseModel):
     full_score_proven: int = Field(
         description="Prompts whose one-sided Clopper-Pearson lower bound (at 1 - alpha) on "
         "P(score = 1) is > 0: a draw scoring 1 (e.g. containing the whole reference) provably "
-        "has positive probability. For rows of 0/1 scores this is binary.lower > 0."
+        "has positive probability. For rows of 0/1 scores this is binary.lower > 0. Adaptive "
+        "jobs report no Clopper-Pearson bound (invalid under optional stopping): 0."
+    )
+    decisions: dict[str, int] | None = Field(
+        None,
+        description="Adaptive jobs: prompts per decision (above, below, estimated, undecided); "
+        "null for fixed-n jobs.",
     )
 
 

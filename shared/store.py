@@ -19,6 +19,7 @@ from shared.metrics import record_status_change
 from shared.schemas import (
     CallbackDelivery,
     CallbackState,
+    AdaptiveProgress,
     ChunkTask,
     ErrorInfo,
     GreedyResult,
@@ -84,13 +85,21 @@ class JobRecord:
     error: ErrorInfo | None
     source_job: str | None = None
     callback: CallbackState | None = None
+    prompts_open: int | None = None  # adaptive jobs: prompts whose stream is still drawing
 
     def view(self) -> JobView:
+        adaptive = None
+        if self.prompts_open is not None:
+            adaptive = AdaptiveProgress(
+                prompts_open=self.prompts_open,
+                prompts_stopped=len(self.spec.prompts) - self.prompts_open,
+            )
         return JobView(
             id=self.id,
             model=self.spec.model,
             status=self.status,
             progress=Progress(samples_done=self.samples_done, samples_total=self.samples_total),
+            adaptive=adaptive,
             created_at=self.created_at,
             updated_at=self.updated_at,
             error=self.error,
@@ -148,12 +157,19 @@ class Store:
         *,
         tenant: str = "",
         source_job: str | None = None,
+        chunk_max_n: int | None = None,
     ) -> None:
         """Store a new queued job. A rescore job names the ``source_job`` whose draws it
         scores: they are copied server-side into its own keys in the same transaction, and its
-        draws count as generated (no sampling chunk runs)."""
+        draws count as generated (no sampling chunk runs). An adaptive job (``spec.stopping``)
+        plans only its first rounds here: its planned draws, its open prompts and the slice
+        size ``chunk_max_n`` its later rounds must be cut with are recorded with it."""
         now = time.time()
         samples_total = len(spec.prompts) * spec.sampling.n
+        if spec.stopping is not None:
+            if chunk_max_n is None:
+                raise ValueError("an adaptive job needs the chunk_max_n it was planned with")
+            samples_total = sum(sl.count for c in chunks if not c.greedy for sl in c.slices)
         pipe = self.r.pipeline(transaction=True)
         if source_job is not None:
             for index in range(len(spec.prompts)):
@@ -187,6 +203,11 @@ class Store:
                 keys.job(job_id),
                 mapping={"source_job": source_job, "samples_generated": samples_total},
             )
+        if spec.stopping is not None and chunk_max_n is not None:
+            pipe.hset(
+                keys.job(job_id),
+                mapping={"prompts_open": len(spec.prompts), "chunk_max_n": chunk_max_n},
+            )
         pipe.sadd(keys.tenant_active_jobs(tenant), job_id)
         pipe.hset(
             keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks}
@@ -216,6 +237,7 @@ class Store:
             samples_done=int(raw.get("samples_done", 0)),
             samples_total=int(raw["samples_total"]),
             chunks_total=int(raw["chunks_total"]),
+            prompts_open=int(raw["prompts_open"]) if "prompts_open" in raw else None,
             tenant=str(raw.get("tenant", "")),
             error=error,
             source_job=str(raw["source_job"]) if raw.get("source_job") else None,

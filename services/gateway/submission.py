@@ -8,9 +8,10 @@ import uuid
 import redis
 
 from shared.callbacks import check_callback, set_status_and_notify
+from shared.adaptive import check_adaptive, most_draws, rule_of
 from shared.config import Settings
 from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
-from shared.planning import plan_chunks
+from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import enqueue_sampling
 from shared.schemas import SCORERS_NEEDING_REFERENCE, ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE, Store
@@ -37,12 +38,15 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
             f"allowed 1..{settings.max_tokens_limit}",
             param="sampling.max_tokens",
         )
-    draws = len(spec.prompts) * spec.sampling.n
+    check_adaptive(spec, settings)
+    draws = most_draws(spec)
     if draws > settings.max_draws_per_job:
+        n_name = "sampling.n" if spec.stopping is None else "stopping.max_n"
         raise LimitExceeded(
-            f"prompts x sampling.n = {draws} draws is over the limit of "
-            f"{settings.max_draws_per_job} per job",
-            param="sampling.n",
+            f"prompts x {n_name} = {draws} draws is over the limit of "
+            f"{settings.max_draws_per_job} per job"
+            + ("" if spec.stopping is None else " (or set max_draws)"),
+            param=n_name,
         )
     seen: dict[str, int] = {}
     for i, prompt in enumerate(spec.prompts):
@@ -89,10 +93,19 @@ def submit_job(
             param="model",
         )
     job_id = uuid.uuid4().hex
-    chunks = plan_chunks(
-        job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
-    )
-    store.create_job(job_id, spec, chunks, tenant=tenant)
+    if spec.stopping is None:
+        chunks = plan_chunks(
+            job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
+        )
+    else:
+        chunks = plan_first_rounds(
+            job_id,
+            spec,
+            rule_of(spec).first_end(),
+            chunk_max_n=settings.chunk_max_n,
+            chunk_draws=settings.chunk_draws,
+        )
+    store.create_job(job_id, spec, chunks, tenant=tenant, chunk_max_n=settings.chunk_max_n)
     try:
         for chunk in chunks:
             enqueue_sampling(rq, spec.model, chunk, settings)

@@ -165,7 +165,9 @@ def _events(rule: StoppingRule, scores: FloatArray) -> NDArray[np.bool_]:
     return np.asarray(scores > float(rule.x if rule.x is not None else 0.0))
 
 
-def decide(rule: StoppingRule, n: int, lower: float, upper: float) -> tuple[Decision, Reason] | None:
+def decide(
+    rule: StoppingRule, n: int, lower: float, upper: float
+) -> tuple[Decision, Reason] | None:
     """The stop after ``n`` draws with the sequence at [lower, upper], or None to go on."""
     if n >= rule.min_n:
         if rule.threshold is not None:
@@ -180,7 +182,9 @@ def decide(rule: StoppingRule, n: int, lower: float, upper: float) -> tuple[Deci
     return None
 
 
-def advance(state: StreamState, rule: StoppingRule, scores: FloatArray, alpha: float) -> StreamState:
+def advance(
+    state: StreamState, rule: StoppingRule, scores: FloatArray, alpha: float
+) -> StreamState:
     """Fold one round of scores (in sampling order) into a stream and apply the rule.
 
     O(len(scores)) for the mixture targets, O(len(scores) x grid) for the mean; never depends on

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.adaptive import advance_round
+from shared.adaptive import finished as adaptive_finished
 from shared.callbacks import set_status_and_notify
 from shared.errors import NotFound
 from shared.metrics import record_scored
@@ -49,10 +51,25 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         }
         scored += store.save_scores(task.job_id, sl.prompt_index, scores)
         record_scored(store.r, job.spec.model, draws=len(scores))
+    if job.spec.stopping is not None and not task.greedy:
+        for prompt_index, (start, end) in round_spans(task).items():
+            advance_round(store, rt.rq, rt.settings, job, prompt_index, start, end)
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
-    if done >= job.chunks_total:
+    if job.spec.stopping is not None:
+        if adaptive_finished(store, job.id):
+            finalize(rt, job)
+    elif done >= job.chunks_total:
         finalize(rt, job)
     return {"chunk": task.chunk_id, "new_scores": scored}
+
+
+def round_spans(task: ChunkTask) -> dict[int, tuple[int, int]]:
+    """Per prompt, the draws ``start .. end - 1`` of the one round this chunk holds for it."""
+    spans: dict[int, tuple[int, int]] = {}
+    for sl in task.slices:
+        lo, hi = spans.get(sl.prompt_index, (sl.start, sl.start + sl.count))
+        spans[sl.prompt_index] = (min(lo, sl.start), max(hi, sl.start + sl.count))
+    return spans
 
 
 def finalize(rt: runtime.Runtime, job: JobRecord) -> None:
