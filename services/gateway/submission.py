@@ -27,6 +27,7 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
             f"{settings.max_prompts_per_job} per job",
             param="prompts",
         )
+    check_adaptive(spec, settings)  # before sampling.n: with a stopping rule it is max_n
     if spec.sampling.n > settings.max_n:
         raise LimitExceeded(
             f"sampling.n: {spec.sampling.n} is over the limit; allowed 1..{settings.max_n}",
@@ -38,7 +39,6 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
             f"allowed 1..{settings.max_tokens_limit}",
             param="sampling.max_tokens",
         )
-    check_adaptive(spec, settings)
     draws = most_draws(spec)
     if draws > settings.max_draws_per_job:
         n_name = "sampling.n" if spec.stopping is None else "stopping.max_n"
