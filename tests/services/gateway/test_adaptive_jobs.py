@@ -4,6 +4,7 @@ through the queue; the real-process version with vLLM is tests/e2e/test_adaptive
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -188,10 +189,8 @@ def test_a_scorer_killed_mid_transition_loses_no_round_and_adds_none(
             assert job is not None
             queue.remove(rq_id)
             payload = job.args[0]
-            try:
-                score_chunk(payload)
-            except SystemExit:
-                pass  # the worker died; RQ's abandoned-job handling runs the chunk again:
+            with contextlib.suppress(SystemExit):
+                score_chunk(payload)  # when it dies, RQ's abandoned-job handling reruns it:
             score_chunk(payload)  # a second run of every round (retry or duplicate)
         if not conn.llen(keys.rq_queue_list(keys.sample_queue("tiny"))) and not queue.count:
             break
