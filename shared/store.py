@@ -17,9 +17,9 @@ from shared import keys
 from shared.errors import NotFound
 from shared.metrics import record_status_change
 from shared.schemas import (
+    AdaptiveProgress,
     CallbackDelivery,
     CallbackState,
-    AdaptiveProgress,
     ChunkTask,
     ErrorInfo,
     GreedyResult,

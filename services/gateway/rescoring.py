@@ -51,6 +51,14 @@ def submit_rescore(
             "re-scored",
             param="id",
         )
+    if source.spec.stopping is not None:
+        # Its n_used per prompt was chosen by looking at the old scores: new scores of the same
+        # draws are not a stopped stream of the new score (bounds would be invalid).
+        raise Conflict(
+            f"job {source_id} is adaptive (stopping); its draws cannot be re-scored: submit a "
+            "new adaptive job with the new scorer",
+            param="id",
+        )
     spec = rescore_spec(source.spec, body)
     check_job(spec, settings)
     if spec.callback_url is not None:

@@ -7,8 +7,8 @@ import uuid
 
 import redis
 
-from shared.callbacks import check_callback, set_status_and_notify
 from shared.adaptive import check_adaptive, most_draws, rule_of
+from shared.callbacks import check_callback, set_status_and_notify
 from shared.config import Settings
 from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
 from shared.planning import plan_chunks, plan_first_rounds

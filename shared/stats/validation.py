@@ -68,6 +68,8 @@ def check_ed_lambda(ed_lambda: float, *, name: str = "ed_lambda") -> float:
     if not (math.isfinite(value) and value >= 0.0):
         raise InvalidInput(f"{name} must be a finite number >= 0, got {ed_lambda!r}", param=name)
     return value
+
+
 _PLAIN = frozenset({int, float, type(None)})  # None is reported as "null" further on
 
 

@@ -28,7 +28,8 @@ def test_every_option_is_a_flag_with_the_model_default() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--alpha", "1"], "prog: --alpha must be a number in (0, 1), got 1.0"),
+        (["--alpha", "1"], "prog: --alpha must be a number in (0, 0.5], got 1.0"),
+        (["--alpha", "0.6"], "prog: --alpha must be a number in (0, 0.5], got 0.6"),
         (["--threshold", "-0.5"], "prog: --threshold must be a number in [0, 1], got -0.5"),
         (["--quantile", "inf"], "prog: --quantile must be a number in [0, 1], got inf"),
         (["--ed-lambda", "2e6"], "prog: --ed-lambda must be a number in [0, 1e+06], got 2000000.0"),

@@ -5,24 +5,21 @@ through the queue; the real-process version with vLLM is tests/e2e/test_adaptive
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from services.gateway.main import create_app
 from shared import keys
 from shared.config import Settings
 from shared.queues import rq_connection, sample_queue, score_queue
 from shared.schemas import BoundsOptions, StoppingSpec
 from shared.sequential import run_sequential
 from shared.store import Store
-from tests.fakes import FakeEngine
-from tests.helpers import install_runtime, register_model
+from tests.fixtures.fakes import FakeEngine
+from tests.fixtures.pipeline import install_runtime
 
 # Scorer `contains`: the fake engine draws 1-4 words from 8, so "paris" is in about a third of
 # the draws, "zzz" in none, and the empty reference in all of them.
@@ -32,25 +29,6 @@ PROMPTS = [
     {"id": "always", "prompt": "q always", "reference": ""},
 ]
 STOPPING = {"target": "p_full", "threshold": 0.05, "min_n": 16, "max_n": 512, "round": 16}
-
-
-@pytest.fixture()
-def settings(redis_url: str) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        max_n=2048,
-        max_prompts_per_job=50,
-        max_draws_per_job=20_000,
-        chunk_max_n=64,
-        chunk_draws=128,
-    )
-
-
-@pytest.fixture()
-def client(settings: Settings, redis_client: redis.Redis, store: Store) -> Iterator[TestClient]:
-    register_model(store, "tiny")
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def drain(settings: Settings, model: str = "tiny") -> int:
@@ -264,3 +242,13 @@ def test_invalid_stopping_is_a_422_naming_the_field(
     error = resp.json()["error"]
     assert error["param"] == param, error
     assert param.split(".")[-1] in error["message"]
+
+
+def test_an_adaptive_job_cannot_be_rescored(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    install_runtime(settings, FakeEngine(), "tiny")
+    job_id = submit(client)
+    drain(settings)
+    resp = client.post(f"/v1/jobs/{job_id}/rescore", json={"scorer": {"name": "exact_match"}})
+    assert resp.status_code == 409 and resp.json()["error"]["param"] == "id", resp.text
