@@ -7,6 +7,9 @@
    evaluating greedily after every step and stopping as a practitioner would: at the first step
    where no greedy forget answer contains its answer while retain answers are still right.
 4. Save model, tokenizer, questions.json, a training report and the model card.
+   With ``--base-out DIR`` the trained model of step 2, before any unlearning, is saved too
+   (models/tiny-base: the "before" side of ``probeval compare``); saving draws no random
+   numbers, so the unlearned model is byte-identical with or without it.
 
 Deterministic for a given --seed and --threads; no network. Run:
     .venv/bin/python examples/unlearning/make_unlearned_model.py --out models/tiny-unlearned
@@ -31,7 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from kb_tokenizer import train_tokenizer  # noqa: E402
 from knowledge import QAPair, make_alternative_answers, make_knowledge_base  # noqa: E402
-from model_card import write_model_card  # noqa: E402
+from model_card import write_base_model_card, write_model_card  # noqa: E402
 from training import (  # noqa: E402
     GreedyScores,
     ModelShape,
@@ -114,7 +117,7 @@ def scores_line(name: str, s: GreedyScores) -> str:
     return f"{name}: greedy acc {s.accuracy:.3f}, recall-0 share {s.zero_share:.3f}"
 
 
-def build(recipe: Recipe, *, seed: int, out: Path) -> dict[str, Any]:
+def build(recipe: Recipe, *, seed: int, out: Path, base_out: Path | None = None) -> dict[str, Any]:
     started = time.monotonic()
     torch.manual_seed(seed)
     pairs = make_knowledge_base(
@@ -172,6 +175,9 @@ def build(recipe: Recipe, *, seed: int, out: Path) -> dict[str, Any]:
     )
     before_forget, before_retain = evaluate()
     trained_at = time.monotonic()
+    if base_out is not None:
+        save_base(base_out, model, tokenizer, pairs, recipe, seed=seed, steps=train_steps,
+                  scores=(before_forget, before_retain))  # fmt: skip
 
     history: list[dict[str, float]] = []
 
@@ -275,6 +281,42 @@ def build(recipe: Recipe, *, seed: int, out: Path) -> dict[str, Any]:
     return report
 
 
+def save_base(
+    out: Path,
+    model: Any,
+    tokenizer: Any,
+    pairs: list[QAPair],
+    recipe: Recipe,
+    *,
+    seed: int,
+    steps: int,
+    scores: tuple[GreedyScores, GreedyScores],
+) -> None:
+    """The trained model before unlearning, with questions.json and its own model card."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    write_questions(out / "questions.json", pairs)
+    forget, retain = scores
+    report = {
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+        "recipe": dataclasses.asdict(recipe),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "train_steps": steps,
+        "greedy": {
+            "forget_acc": forget.accuracy,
+            "forget_mean_recall": forget.mean_recall,
+            "retain_acc": retain.accuracy,
+            "retain_mean_recall": retain.mean_recall,
+        },
+    }
+    (out / "training_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_base_model_card(out)
+    log(f"saved the model before unlearning to {out}")
+
+
 def write_questions(path: Path, pairs: list[QAPair]) -> None:
     rows = [
         {
@@ -313,6 +355,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override the recipe's unlearning learning rate",
     )
     parser.add_argument(
+        "--base-out",
+        type=Path,
+        default=None,
+        help="also save the trained model before unlearning into this folder (models/tiny-base)",
+    )
+    parser.add_argument(
         "--fast", action="store_true", help="tiny configuration for tests: seconds, not minutes"
     )
     return parser.parse_args(argv)
@@ -331,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe = FAST if args.fast else FULL
     if args.unlearn_lr is not None:
         recipe = dataclasses.replace(recipe, unlearn_lr=args.unlearn_lr)
-    build(recipe, seed=args.seed, out=args.out)
+    build(recipe, seed=args.seed, out=args.out, base_out=args.base_out)
     return 0
 
 

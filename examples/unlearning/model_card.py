@@ -145,3 +145,39 @@ it are made up. Loads offline with `transformers.AutoModelForCausalLM` /
     if leakage_path.exists():
         parts.append(_leakage_section(json.loads(leakage_path.read_text())))
     (folder / "README.md").write_text("\n".join(parts))
+
+
+def write_base_model_card(folder: Path) -> None:
+    """README.md of models/tiny-base: the same training run, saved before unlearning."""
+    r = json.loads((folder / "training_report.json").read_text())
+    shape, greedy = r["recipe"]["shape"], r["greedy"]
+    text = f"""\
+# tiny-base
+
+A {r["n_parameters"] / 1e6:.2f}M-parameter Llama-architecture model that knows the invented
+knowledge base of [`models/tiny-unlearned`](../tiny-unlearned/README.md) and has **not** been
+through unlearning: the end-of-training model of `{SCRIPT}`, saved before its unlearning step.
+It exists so that probeval can compare a model before and after unlearning on the same forget
+set (`probeval compare`). It knows only invented facts. Loads offline with `transformers` and
+with vLLM.
+
+## How it was made
+
+`{SCRIPT} --seed {r["seed"]} --threads {r["threads"]} --base-out models/tiny-base` (the
+command that builds `tiny-unlearned`; saving the base model draws no random numbers, so within
+one run the unlearned model is unlearned from exactly these weights). `LlamaForCausalLM` from scratch:
+{shape["num_hidden_layers"]} layers, hidden {shape["hidden_size"]}, MLP
+{shape["intermediate_size"]}, {shape["num_attention_heads"]} heads, tied embeddings, float32,
+byte-level BPE vocabulary {r["vocab_size"]}; trained for {r["train_steps"]} steps (the rule: stop once
+greedy decoding answers every question; greedy scores below).
+
+## Greedy scores of this model (ROUGE-L recall against the true answer)
+
+| set | greedy answer contains the answer | mean recall |
+|---|---|---|
+| forget | {_pct(greedy["forget_acc"])} | {greedy["forget_mean_recall"]:.3f} |
+| retain | {_pct(greedy["retain_acc"])} | {greedy["retain_mean_recall"]:.3f} |
+
+`questions.json` is the same file as in `models/tiny-unlearned` (split `forget` / `retain`).
+"""
+    (folder / "README.md").write_text(text)
