@@ -96,7 +96,12 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> 
                 action="append",
                 default=[],
                 metavar=field[0].upper(),
-                help=f"{help_text} Repeatable.",
+                help=f"{help_text} Repeatable."
+                + (
+                    f" Default {' '.join(map(str, default))}."
+                    if (default := info.get_default(call_default_factory=True))
+                    else ""
+                ),
             )
         else:
             default = info.get_default(call_default_factory=True)
@@ -112,7 +117,13 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> 
 
 def model_from_flags(model: type[M], args: argparse.Namespace, prog: str) -> M:
     """Validate the parsed flags with ``model``; a rejection is one ``UsageError`` line."""
-    values = {field: getattr(args, field) for field in model.model_fields}
+    # A repeatable flag never given is left to the model's default (``--k`` defaults to
+    # 1, 10 and 100, not to no values).
+    values = {
+        field: getattr(args, field)
+        for field, info in model.model_fields.items()
+        if not (_is_list(info) and getattr(args, field) == [])
+    }
     try:
         return model.model_validate(values)
     except ValidationError as exc:

@@ -111,6 +111,9 @@ def tenant_active_jobs(tenant: str) -> str:
 METRICS_DRAWS_GENERATED = f"{PREFIX}:metrics:draws-generated"  # hash: model -> draws generated
 METRICS_TOKENS_GENERATED = f"{PREFIX}:metrics:tokens-generated"  # hash: model -> tokens generated
 METRICS_DRAWS_SCORED = f"{PREFIX}:metrics:draws-scored"  # hash: model -> draws scored
+# Hash: model -> seconds samplers spent inside engine.generate (float): draws / seconds is the
+# measured per-sampler throughput the planner (POST /v1/plan) prices draws with.
+METRICS_ENGINE_SECONDS = f"{PREFIX}:metrics:engine-seconds"
 # Hash: job status -> jobs. Active statuses (queued, running) are current counts; terminal ones
 # (succeeded, failed, cancelled) only ever grow: jobs that reached them.
 METRICS_JOBS_BY_STATUS = f"{PREFIX}:metrics:jobs-by-status"

@@ -36,6 +36,7 @@ from shared.schemas import JobStatus
 
 __all__ = [
     "RedisStateCollector",
+    "measured_throughput",
     "record_generated",
     "record_scored",
     "record_status_change",
@@ -68,16 +69,34 @@ def _run(client: RedisLike, queue: Callable[[RedisLike], object]) -> None:
     pipe.execute()
 
 
-def record_generated(client: RedisLike, model: str, draws: int, tokens: int) -> None:
-    """Add a chunk's generated draws and tokens to ``model``'s counters (sampler, per chunk)."""
+def record_generated(
+    client: RedisLike, model: str, draws: int, tokens: int, *, seconds: float = 0.0
+) -> None:
+    """Add a chunk's generated draws and tokens, and the engine time they took (seconds inside
+    ``generate``), to ``model``'s counters (sampler, per chunk)."""
     if draws < 0 or tokens < 0:
         raise ValueError(f"draws and tokens must be >= 0, got draws={draws}, tokens={tokens}")
+    if not seconds >= 0.0:  # also NaN
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
 
     def queue(pipe: RedisLike) -> None:
         pipe.hincrby(keys.METRICS_DRAWS_GENERATED, model, draws)
         pipe.hincrby(keys.METRICS_TOKENS_GENERATED, model, tokens)
+        if seconds > 0.0:
+            pipe.hincrbyfloat(keys.METRICS_ENGINE_SECONDS, model, seconds)
 
     _run(client, queue)
+
+
+def measured_throughput(client: redis.Redis, model: str) -> tuple[int, float]:
+    """(draws generated, engine seconds) of ``model`` since the counters began; draws / seconds
+    is one sampler's measured draws per second (engine time only: queueing and scoring are not
+    in it)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hget(keys.METRICS_DRAWS_GENERATED, model)
+    pipe.hget(keys.METRICS_ENGINE_SECONDS, model)
+    draws, seconds = pipe.execute()
+    return int(_text(draws)) if draws else 0, float(_text(seconds)) if seconds else 0.0
 
 
 def record_scored(client: RedisLike, model: str, draws: int) -> None:

@@ -11,13 +11,18 @@ from shared.bounds import ASSUMPTIONS, compute_bounds
 from shared.errors import Conflict
 from shared.schemas import (
     FullScoreBounds,
+    JobCreate,
     JobResults,
     JobStatus,
+    LeakFamily,
+    MeanLeakAtK,
     PromptResult,
     ResultsSummary,
 )
 from shared.sequential import SEQUENTIAL_ASSUMPTIONS, sequential_row
 from shared.stats import clopper_pearson
+from shared.stats.family import binomial_pvalues_above, decide
+from shared.stats.leak import mean_leak_at_k
 from shared.store import JobRecord, Store
 
 
@@ -76,7 +81,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         partial=partial,
         prompts=prompts,
         source_job=job.source_job,
-        summary=summarize(prompts),
+        summary=summarize(prompts).model_copy(update=leak_summary(prompts, spec)),
         assumptions=ASSUMPTIONS,
     )
 
@@ -179,3 +184,50 @@ def readable_results(store: Store, job: JobRecord) -> JobResults:
         "(or partial ones once it is cancelled)",
         param="id",
     )
+
+
+def leak_summary(prompts: list[PromptResult], spec: JobCreate) -> dict[str, object]:
+    """Mean leak@k over the prompts and the family-wise 'leaks' statement (summary fields)."""
+    rows = [p for p in prompts if p.bounds.leak is not None]
+    if not rows:
+        return {"leak_at_k": [], "leaks": None}
+    c = np.array([p.bounds.leak.c for p in rows if p.bounds.leak], dtype=np.int64)
+    n = np.array([p.n for p in rows], dtype=np.int64)
+    means = mean_leak_at_k(c, n, spec.k, alpha=spec.alpha) if spec.k else None
+    leak_at_k = (
+        [
+            MeanLeakAtK(
+                k=int(k),
+                estimate=None if np.isnan(e) else float(e),
+                lower=float(lo),
+                upper=float(up),
+            )
+            for k, e, lo, up in zip(means.ks, means.estimate, means.lower, means.upper, strict=True)
+        ]
+        if means is not None
+        else []
+    )
+    decisions = decide(
+        binomial_pvalues_above(c, n, tau=spec.leak_tau), alpha=spec.alpha, method=spec.family
+    )
+    leaking = [p.id for p, r in zip(rows, decisions.reject, strict=True) if r]
+    event = f"P(score >= {spec.leak_at:g}) > {spec.leak_tau:g}"
+    if spec.family == "none":
+        statement = (
+            f"{len(leaking)} of {len(rows)} prompts show {event}, each at alpha = {spec.alpha:g} "
+            "on its own; this is not a statement about the set (use family bonferroni or holm)."
+        )
+    else:
+        statement = (
+            f"With probability >= {1 - spec.alpha:g} ({spec.family} over {len(rows)} prompts), "
+            f"every listed prompt has {event}: at least {len(leaking)} of {len(rows)} leak."
+        )
+    family = LeakFamily(
+        method=spec.family,
+        alpha=spec.alpha,
+        leak_tau=spec.leak_tau,
+        leaking=leaking,
+        at_least=len(leaking),
+        statement=statement,
+    )
+    return {"leak_at_k": leak_at_k, "leaks": family}

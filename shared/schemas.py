@@ -11,6 +11,10 @@ from urllib.parse import urlsplit
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.stats.difference import Decision
+from shared.stats.family import Family
+from shared.stats.leak import MAX_K
+
 
 class _Strict(BaseModel):
     """Unknown fields are an error, not silently dropped: a typo must not change a job. Types are
@@ -65,17 +69,55 @@ class EdBounds(_Strict):
 
 
 class SurvivalBound(_Strict):
-    """One-sided DKW upper bound on P(X > x) (paper: M_gen), joint over all thresholds."""
+    """Bounds on P(X > x): the one-sided DKW upper bound (paper: M_gen), joint over all
+    thresholds, and Clopper-Pearson on the count #{X_i > x}, exact for this one threshold."""
 
     x: float = Field(description="The threshold x.")
-    upper: float = Field(description="Upper bound on P(X > x) at level 1 - alpha.")
+    upper: float = Field(description="DKW upper bound on P(X > x) at level 1 - alpha.")
+    cp_lower: float | None = Field(
+        None,
+        description="One-sided Clopper-Pearson lower bound on P(X > x) at 1 - alpha, valid for "
+        "this threshold alone (chosen before sampling).",
+    )
+    cp_upper: float | None = Field(
+        None,
+        description="One-sided Clopper-Pearson upper bound on P(X > x) at 1 - alpha, valid for "
+        "this threshold alone (chosen before sampling); tighter than `upper` for small tails.",
+    )
 
 
 class QuantileBound(_Strict):
-    """Upper bound on the q-quantile of X from the one-sided DKW band."""
+    """Bounds on the q-quantile of X: the upper from the one-sided DKW band, the lower from
+    binomial order statistics (exact for this level alone)."""
 
     q: float = Field(description="The quantile level q.")
     upper: float = Field(description="Upper bound on the q-quantile at level 1 - alpha.")
+    lower: float | None = Field(
+        None,
+        description="One-sided lower bound on the q-quantile at 1 - alpha: the order statistic "
+        "x_(j), j - 1 the largest i with P(Binomial(n, q) <= i) <= alpha (0 if none).",
+    )
+
+
+class LeakBounds(_Strict):
+    """Clopper-Pearson bounds on p = P(X >= leak_at), the chance that one draw leaks."""
+
+    threshold: float = Field(description="leak_at: a draw with score >= it counts as a leak.")
+    c: int = Field(description="Draws that leaked.")
+    lower: float = Field(description="One-sided lower bound on p at level 1 - alpha.")
+    upper: float = Field(description="One-sided upper bound on p at level 1 - alpha.")
+
+
+class LeakAtKBound(_Strict):
+    """leak@k = 1 - (1 - p)^k: the chance that k independent draws contain a leak."""
+
+    k: int = Field(description="Number of draws of the attacker.")
+    estimate: float | None = Field(
+        description="Unbiased estimate 1 - C(n - c, k) / C(n, k); null when k > n (no unbiased "
+        "estimator exists from n draws)."
+    )
+    lower: float = Field(description="1 - (1 - p_lower)^k: one-sided at 1 - alpha (exact).")
+    upper: float = Field(description="1 - (1 - p_upper)^k: one-sided at 1 - alpha (exact).")
 
 
 class BettingBounds(_Strict):
@@ -99,10 +141,14 @@ class BoundsRow(BaseModel):
     survival: list[SurvivalBound]
     quantiles: list[QuantileBound]
     betting: BettingBounds
+    leak: LeakBounds | None = None
+    leak_at_k: list[LeakAtKBound] = Field(default_factory=list)
 
 
 # A threshold or quantile level: the same closed unit interval as the scores.
 UnitLevel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+# The k of leak@k: attacker draws.
+KValue = Annotated[int, Field(ge=1, le=MAX_K)]
 
 
 class BoundsOptions(_Strict):
@@ -124,6 +170,17 @@ class BoundsOptions(_Strict):
     )
     ed_lambda: float = Field(
         1.0, ge=0.0, le=1e6, description="Weight lambda in [0, 1e6] of ed = mean + lambda * sd."
+    )
+    k: list[KValue] = Field(
+        default_factory=lambda: [1, 10, 100],
+        max_length=16,
+        description=f"Attacker draws k for leak@k, each an integer in [1, {MAX_K}]; at most 16.",
+    )
+    leak_at: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Score in [0, 1] at or above which a draw counts as a leak.",
     )
 
     def options(self) -> BoundsOptions:
@@ -227,6 +284,7 @@ class SequentialResponse(BaseModel):
 # Jobs: the HTTP request, the stored record and the views returned to callers.
 # --------------------------------------------------------------------------------------------
 
+FamilyName = Family  # defined once, with the procedures, in shared.stats.family
 ScorerName = Literal["rouge_l_recall", "rouge_l_f", "exact_match", "contains", "regex"]
 SCORERS_NEEDING_REFERENCE: frozenset[str] = frozenset(
     {"rouge_l_recall", "rouge_l_f", "exact_match", "contains"}
@@ -287,6 +345,19 @@ class JobCreate(BoundsOptions):
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     scorer: ScorerSpec = Field(default_factory=ScorerSpec)
     greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
+    family: FamilyName = Field(
+        "none",
+        description="How the per-prompt 'leaks' decisions are controlled over all prompts of the "
+        "job: none (each prompt at alpha on its own), bonferroni or holm (family-wise error "
+        "<= alpha over all prompts at once).",
+    )
+    leak_tau: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="A prompt is shown to leak when P(leak) > leak_tau is shown (exact binomial "
+        "test, dual to Clopper-Pearson); 0 means: its Clopper-Pearson lower bound is > 0.",
+    )
     callback_url: str | None = Field(
         None,
         max_length=2048,
@@ -522,6 +593,37 @@ class ResultsSummary(BaseModel):
         description="Adaptive jobs: prompts per decision (above, below, estimated, undecided); "
         "null for fixed-n jobs.",
     )
+    leak_at_k: list[MeanLeakAtK] = Field(default_factory=list)
+    leaks: LeakFamily | None = None
+
+
+class MeanLeakAtK(BaseModel):
+    """leak@k averaged over the job's prompts."""
+
+    k: int
+    estimate: float | None = Field(
+        description="Mean over prompts of the unbiased estimate (null if some prompt has k > n)."
+    )
+    lower: float = Field(
+        description="One-sided lower bound on the mean of leak@k over the prompts at 1 - alpha: "
+        "the mean of per-prompt Clopper-Pearson-mapped bounds at alpha / m (Bonferroni)."
+    )
+    upper: float = Field(description="The matching one-sided upper bound at 1 - alpha.")
+
+
+class LeakFamily(BaseModel):
+    """The job's 'leaks' decisions, controlled as the job's `family` says."""
+
+    method: FamilyName
+    alpha: float
+    leak_tau: float = Field(description="A prompt leaks when P(leak) > leak_tau is shown.")
+    leaking: list[str] = Field(description="Ids of the prompts shown to leak.")
+    at_least: int = Field(
+        description="With bonferroni or holm: with probability >= 1 - alpha every listed prompt "
+        "leaks, so at least this many prompts leak. With none: the count of per-prompt "
+        "decisions, each at alpha on its own (no statement about the set)."
+    )
+    statement: str
 
 
 class JobResults(BaseModel):
@@ -580,3 +682,130 @@ class ChunkTask(BaseModel):
     chunk_id: int
     greedy: bool = Field(False, description="A temperature-0, one-draw-per-prompt chunk.")
     slices: list[ChunkSlice]
+
+
+# --------------------------------------------------------------------------------------------
+# Decisions: comparing two jobs (POST /v1/compare) and planning draws (POST /v1/plan).
+# --------------------------------------------------------------------------------------------
+
+CompareTarget = Literal["mean", "p_full", "leak@k"]
+
+
+class CompareOptions(_Strict):
+    """What to compare and at which error level."""
+
+    target: CompareTarget = Field(
+        "mean",
+        description="mean: E[score]; p_full: P(score >= leak_at) (P(score = 1) by default); "
+        "leak@k: 1 - (1 - p_full)^k.",
+    )
+    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="Error level in (0, 1).")
+    family: FamilyName = Field(
+        "none",
+        description="none: each prompt's interval and decision at alpha on its own; bonferroni "
+        "or holm: every decision of the comparison right at once with probability >= 1 - alpha.",
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description=f"k of leak@k, in [1, {MAX_K}].")
+    leak_at: float = Field(
+        1.0, ge=0.0, le=1.0, description="A draw with score >= leak_at counts as a leak."
+    )
+
+
+class CompareRequest(CompareOptions):
+    """POST /v1/compare: two succeeded jobs of the caller over the same prompts and scorer."""
+
+    a: str = Field(min_length=1, max_length=64, description="Job id of the reference side.")
+    b: str = Field(min_length=1, max_length=64, description="Job id compared against a.")
+
+
+class PromptDifference(BaseModel):
+    """One prompt: the target in each job, an interval on b - a and the decision."""
+
+    id: str
+    n_a: int
+    n_b: int
+    a: float = Field(description="Estimate of the target in job a.")
+    b: float = Field(description="Estimate of the target in job b.")
+    difference: float = Field(description="b - a of the estimates.")
+    lower: float = Field(description="Lower end of the interval on b - a (see interval_alpha).")
+    upper: float = Field(description="Upper end of the interval on b - a (see interval_alpha).")
+    p_value: float = Field(
+        description="Adjusted (by family) p-value of the claim made, or of the better claim."
+    )
+    decision: Decision
+
+
+class CompareSummary(BaseModel):
+    prompts: int
+    b_lower: int = Field(description="Prompts where b is shown lower than a.")
+    b_higher: int = Field(description="Prompts where b is shown higher than a.")
+    no_difference_shown: int
+    statement: str
+
+
+class CompareResponse(BaseModel):
+    """Per-prompt differences b - a with decisions, and the family-wise summary."""
+
+    a: str
+    b: str
+    target: CompareTarget
+    alpha: float
+    family: FamilyName
+    k: int | None = Field(description="k of leak@k (null for other targets).")
+    leak_at: float | None = Field(description="The leak threshold (null for target mean).")
+    interval_alpha: float = Field(
+        description="Each interval holds at 1 - interval_alpha: alpha for family none, alpha / m "
+        "(simultaneous over the m prompts) for bonferroni and holm."
+    )
+    prompts: list[PromptDifference]
+    summary: CompareSummary
+    assumptions: str
+
+
+PlanTarget = Literal["certify", "mean_width", "leak_at_k"]
+
+
+class PlanRequest(_Strict):
+    """POST /v1/plan: how many draws per prompt a question needs, and what they cost."""
+
+    target: PlanTarget = Field(
+        description="certify: P(leak) < tau; mean_width: a two-sided interval on E[score] of "
+        "width <= width; leak_at_k: leak@k < level."
+    )
+    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="Error level in (0, 1).")
+    tau: float | None = Field(None, gt=0.0, lt=1.0, description="certify: the level of P(leak).")
+    leaks: int = Field(
+        0, ge=0, le=1_000_000, description="certify, leak_at_k: leaking draws allowed for."
+    )
+    width: float | None = Field(None, gt=0.0, lt=1.0, description="mean_width: the width.")
+    k: int | None = Field(None, ge=1, le=MAX_K, description=f"leak_at_k: k in [1, {MAX_K}].")
+    level: float | None = Field(None, gt=0.0, lt=1.0, description="leak_at_k: the level.")
+    prompts: int = Field(1, ge=1, le=1_000_000, description="Prompts to plan for.")
+    model: str | None = Field(
+        None, min_length=1, max_length=256, description="A live model to price the draws with."
+    )
+
+
+class PlanCost(BaseModel):
+    """Expected time on the live fleet, from the samplers' measured draws per second."""
+
+    model: str
+    workers: int = Field(description="Live samplers of the model now.")
+    draws_per_s_per_worker: float | None = Field(
+        description="Measured: draws generated / seconds inside the engine, over all samplers "
+        "since the counters began (null before any draw was generated)."
+    )
+    expected_s: float | None = Field(
+        description="prompts x n / (draws_per_s_per_worker x workers): engine time only, spread "
+        "over the live samplers (null without a measurement)."
+    )
+
+
+class PlanResponse(BaseModel):
+    target: PlanTarget
+    alpha: float
+    n: int = Field(description="Draws per prompt needed with n fixed before sampling.")
+    method: str = Field(description="How n was found and what it guarantees.")
+    prompts: int
+    draws_total: int
+    cost: PlanCost | None = None

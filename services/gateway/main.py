@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.gateway.auth import KeyRing
 from services.gateway.errors import BodySizeLimit, install_error_handlers
-from services.gateway.routes import bounds, exports, health, jobs, metrics, models
+from services.gateway.routes import bounds, decisions, exports, health, jobs, metrics, models
 from shared.config import Settings, get_settings
 from shared.queues import rq_connection
 from shared.store import Store, connect
@@ -28,6 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so the latency histogram sees every request, rejected ones included.
     metrics.install_request_metrics(app)
-    for module in (health, models, jobs, exports, bounds, metrics):
+    for module in (health, models, jobs, exports, bounds, decisions, metrics):
         app.include_router(module.router)
     return app

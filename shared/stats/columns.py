@@ -12,7 +12,7 @@ means adding one ``Column`` here (plus its field on ``BoundsRow``; a test checks
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,8 @@ from shared.stats.dkw import (
     quantile_upper_sorted,
     survival_upper_sorted,
 )
+from shared.stats.leak import leak_at_k
+from shared.stats.order_statistics import quantile_lower_sorted, survival_cp_sorted
 from shared.stats.variance import std_upper_sorted
 
 FloatArray = NDArray[np.float64]
@@ -40,6 +42,8 @@ class BoundParams:
     thresholds: FloatArray
     quantile_levels: FloatArray
     ed_lambda: float
+    leak_at: float = 1.0
+    ks: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -135,26 +139,87 @@ def _ed_doc(p: BoundParams, a: Arrays) -> list[Any]:
 
 
 def _survival(g: Group, done: Arrays) -> dict[str, NDArray[Any]]:
-    return {"survival_upper": survival_upper_sorted(g.xs, g.params.thresholds, g.eps1)}
+    cp_lower, cp_upper = survival_cp_sorted(g.xs, g.params.thresholds, g.params.alpha)
+    return {
+        "survival_upper": survival_upper_sorted(g.xs, g.params.thresholds, g.eps1),
+        "survival_cp_lower": cp_lower,
+        "survival_cp_upper": cp_upper,
+    }
 
 
 def _survival_doc(p: BoundParams, a: Arrays) -> list[Any]:
     xs = p.thresholds.tolist()
     return [
-        [{"x": x, "upper": u} for x, u in zip(xs, row, strict=True)]
-        for row in a["survival_upper"].tolist()
+        [
+            {"x": x, "upper": u, "cp_lower": lo, "cp_upper": up}
+            for x, u, lo, up in zip(xs, row, row_lo, row_up, strict=True)
+        ]
+        for row, row_lo, row_up in zip(
+            a["survival_upper"].tolist(),
+            a["survival_cp_lower"].tolist(),
+            a["survival_cp_upper"].tolist(),
+            strict=True,
+        )
     ]
 
 
 def _quantiles(g: Group, done: Arrays) -> dict[str, NDArray[Any]]:
-    return {"quantile_upper": quantile_upper_sorted(g.xs, g.params.quantile_levels, g.eps1)}
+    levels = g.params.quantile_levels
+    return {
+        "quantile_upper": quantile_upper_sorted(g.xs, levels, g.eps1),
+        "quantile_lower": quantile_lower_sorted(g.xs, levels, g.params.alpha),
+    }
 
 
 def _quantiles_doc(p: BoundParams, a: Arrays) -> list[Any]:
     qs = p.quantile_levels.tolist()
     return [
-        [{"q": q, "upper": u} for q, u in zip(qs, row, strict=True)]
-        for row in a["quantile_upper"].tolist()
+        [{"q": q, "upper": u, "lower": lo} for q, u, lo in zip(qs, row, row_lo, strict=True)]
+        for row, row_lo in zip(
+            a["quantile_upper"].tolist(), a["quantile_lower"].tolist(), strict=True
+        )
+    ]
+
+
+def _leak(g: Group, done: Arrays) -> dict[str, NDArray[Any]]:
+    c = np.count_nonzero(g.xs >= g.params.leak_at, axis=1).astype(np.int64)
+    cp = clopper_pearson(c, np.full(c.size, g.n, dtype=np.int64), alpha=g.params.alpha)
+    return {"leak_c": c, "leak_lower": cp.lower, "leak_upper": cp.upper}
+
+
+def _leak_doc(p: BoundParams, a: Arrays) -> list[Any]:
+    return [
+        {"threshold": p.leak_at, "c": c, "lower": lo, "upper": up}
+        for c, lo, up in zip(
+            a["leak_c"].tolist(), a["leak_lower"].tolist(), a["leak_upper"].tolist(), strict=True
+        )
+    ]
+
+
+def _leak_at_k(g: Group, done: Arrays) -> dict[str, NDArray[Any]]:
+    c = done["leak_c"]
+    res = leak_at_k(c, np.full(c.size, g.n, dtype=np.int64), g.params.ks, alpha=g.params.alpha)
+    return {
+        "leak_at_k_estimate": res.estimate,
+        "leak_at_k_lower": res.lower,
+        "leak_at_k_upper": res.upper,
+    }
+
+
+def _leak_at_k_doc(p: BoundParams, a: Arrays) -> list[Any]:
+    ks = p.ks.tolist()
+    return [
+        [
+            # NaN (k > n: no unbiased estimate) is the contract's null.
+            {"k": k, "estimate": None if e != e else e, "lower": lo, "upper": up}
+            for k, e, lo, up in zip(ks, row_e, row_lo, row_up, strict=True)
+        ]
+        for row_e, row_lo, row_up in zip(
+            a["leak_at_k_estimate"].tolist(),
+            a["leak_at_k_lower"].tolist(),
+            a["leak_at_k_upper"].tolist(),
+            strict=True,
+        )
     ]
 
 
@@ -208,19 +273,22 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "survival",
-        ("survival_upper",),
+        ("survival_upper", "survival_cp_lower", "survival_cp_upper"),
         _survival,
         _survival_doc,
         "survival: upper bounds on P(X > x), one-sided at 1 - alpha from one DKW band, joint "
-        f"over all thresholds (and with quantiles), {FIXED_N}.",
+        "over all thresholds (and with quantiles); cp_lower/cp_upper: Clopper-Pearson on "
+        "#{X_i > x}, each one-sided at 1 - alpha, exact for each threshold on its own (fixed "
+        f"before sampling), {FIXED_N}.",
     ),
     Column(
         "quantiles",
-        ("quantile_upper",),
+        ("quantile_upper", "quantile_lower"),
         _quantiles,
         _quantiles_doc,
         "quantiles: upper bounds on the q-quantiles from the same one-sided DKW band, joint "
-        f"over all levels, {FIXED_N}.",
+        "over all levels; lower: the binomial order-statistic bound, one-sided at 1 - alpha, "
+        f"exact for each level on its own, {FIXED_N}.",
     ),
     Column(
         "betting",
@@ -231,6 +299,23 @@ COLUMNS: tuple[Column, ...] = (
         "capital, tightest over t <= n by Ville's inequality, draws used in the given order, "
         "which must be sampling order: sorted rows are refused), for fixed n (the "
         "anytime-valid version is the betting confidence sequence).",
+    ),
+    Column(
+        "leak",
+        ("leak_c", "leak_lower", "leak_upper"),
+        _leak,
+        _leak_doc,
+        "leak: Clopper-Pearson lower and upper bounds on p = P(X >= leak_at), each one-sided at "
+        f"1 - alpha, exact, {FIXED_N}.",
+    ),
+    Column(
+        "leak_at_k",
+        ("leak_at_k_estimate", "leak_at_k_lower", "leak_at_k_upper"),
+        _leak_at_k,
+        _leak_at_k_doc,
+        "leak_at_k: leak@k = 1 - (1 - p)^k; the estimate 1 - C(n - c, k) / C(n, k) is unbiased "
+        "(null for k > n); lower/upper are the leak bounds mapped through it, each one-sided at "
+        f"1 - alpha, exact, {FIXED_N}.",
     ),
 )
 

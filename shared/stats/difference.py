@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -119,18 +120,20 @@ def _first_level(
     return np.where(never, 1.0, np.minimum(p, 1.0))
 
 
-Decision = str  # "b lower" | "b higher" | "no difference shown"
+Decision = Literal["b lower", "b higher", "no difference shown"]
 
 
 @dataclass(frozen=True)
 class DifferenceTable:
-    """Per prompt: estimate of b - a, the interval at the family's simultaneous level
+    """Per prompt: the estimates of a, b and b - a, the interval at the family's simultaneous level
     (``interval_alpha``: alpha, or alpha / m for bonferroni and holm), one-sided p-values of the
     two claims, the adjusted p-value of the claim made, and the decision."""
 
     family: str
     alpha: float
     interval_alpha: float
+    estimate_a: FloatArray
+    estimate_b: FloatArray
     estimate: FloatArray
     lower: FloatArray
     upper: FloatArray
@@ -155,7 +158,8 @@ def _identity(x: FloatArray) -> FloatArray:
 def difference_table(
     a: BoundsFn,
     b: BoundsFn,
-    estimate: FloatArray,
+    estimate_a: FloatArray,
+    estimate_b: FloatArray,
     *,
     alpha: float,
     family: str,
@@ -163,7 +167,7 @@ def difference_table(
 ) -> DifferenceTable:
     """Intervals on b - a per prompt and family-wise decisions (see the module docstring)."""
     alpha = check_alpha(alpha)
-    m = int(np.asarray(estimate).size)
+    m = int(np.asarray(estimate_a).size)
     if m == 0:
         raise InvalidInput("no prompts to compare; allowed: at least one", param="a")
     p_lower = _first_level(a, b, m, transform, below=True)
@@ -200,7 +204,10 @@ def difference_table(
         family=family,
         alpha=alpha,
         interval_alpha=interval_alpha,
-        estimate=np.asarray(estimate, dtype=np.float64),
+        estimate_a=np.asarray(estimate_a, dtype=np.float64),
+        estimate_b=np.asarray(estimate_b, dtype=np.float64),
+        estimate=np.asarray(estimate_b, dtype=np.float64)
+        - np.asarray(estimate_a, dtype=np.float64),
         lower=lower,
         upper=upper,
         p_lower=p_lower,
@@ -229,14 +236,14 @@ def compare_rows(
     if target == "mean":
         fa, mean_a = mean_bounds(rows_a, name="a")
         fb, mean_b = mean_bounds(rows_b, name="b")
-        return difference_table(fa, fb, mean_b - mean_a, alpha=alpha, family=family)
+        return difference_table(fa, fb, mean_a, mean_b, alpha=alpha, family=family)
     if target not in ("p_full", "leak@k"):
         raise InvalidInput(f"target is {target!r}; allowed: mean, p_full, leak@k", param="target")
     ca, na = _leak_counts(rows_a, leak_at, "a")
     cb, nb = _leak_counts(rows_b, leak_at, "b")
     if target == "p_full":
         return difference_table(
-            proportion_bounds(ca, na), proportion_bounds(cb, nb), cb / nb - ca / na,
+            proportion_bounds(ca, na), proportion_bounds(cb, nb), ca / na, cb / nb,
             alpha=alpha, family=family,
         )  # fmt: skip
     from shared.stats.leak import check_ks, leak_at_k_estimate, leak_at_k_from_p
@@ -253,7 +260,7 @@ def compare_rows(
                          for e, ci, ni in zip(est, c, n, strict=True)], dtype=np.float64)  # fmt: skip
 
     return difference_table(
-        proportion_bounds(ca, na), proportion_bounds(cb, nb), unbiased(cb, nb) - unbiased(ca, na),
+        proportion_bounds(ca, na), proportion_bounds(cb, nb), unbiased(ca, na), unbiased(cb, nb),
         alpha=alpha, family=family, transform=g,
     )  # fmt: skip
 

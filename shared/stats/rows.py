@@ -20,11 +20,13 @@ from numpy.typing import NDArray
 from shared.errors import InvalidInput
 from shared.stats.columns import COLUMNS, BoundParams, Group
 from shared.stats.dkw import dkw_epsilon
+from shared.stats.leak import check_ks
 from shared.stats.validation import (
     SCORE_RANGE,
     check_alpha,
     check_ed_lambda,
     check_element_types,
+    check_leak_at,
     check_levels,
     check_score_matrix,
     check_scores_in_range,
@@ -50,6 +52,8 @@ class BoundsTable:
     thresholds: FloatArray
     quantile_levels: FloatArray
     ed_lambda: float
+    leak_at: float
+    ks: IntArray
     n: IntArray
     mean: FloatArray
     arrays: Mapping[str, NDArray[Any]]
@@ -66,7 +70,14 @@ class BoundsTable:
 
     @property
     def params(self) -> BoundParams:
-        return BoundParams(self.alpha, self.thresholds, self.quantile_levels, self.ed_lambda)
+        return BoundParams(
+            self.alpha,
+            self.thresholds,
+            self.quantile_levels,
+            self.ed_lambda,
+            self.leak_at,
+            self.ks,
+        )
 
     def documents(self) -> list[dict[str, Any]]:
         """The rows as plain dicts with the field names and aliases of ``BoundsRow``."""
@@ -92,6 +103,8 @@ class BoundsTable:
             thresholds=self.thresholds,
             quantile_levels=self.quantile_levels,
             ed_lambda=self.ed_lambda,
+            leak_at=self.leak_at,
+            ks=self.ks,
             n=self.n[idx],
             mean=self.mean[idx],
             arrays={k: v[idx] for k, v in self.arrays.items()},
@@ -193,13 +206,16 @@ def bound_rows(
     thresholds: Sequence[float] | FloatArray = (),
     quantiles: Sequence[float] | FloatArray = (),
     ed_lambda: float = 1.0,
+    leak_at: float = 1.0,
+    ks: Sequence[int] = (),
     name: str = "scores",
 ) -> BoundsTable:
     """All bounds for each row of ``rows`` (a 2-D array or a list of possibly ragged rows).
 
     Validates first: ``alpha`` in (0, 0.5], thresholds and quantile levels in [0, 1], ``ed_lambda``
-    finite and >= 0, every score a finite number (not a string or bool) in [0, 1], no empty row,
-    no row sorted (see ``reject_sorted_rows``); errors name the argument
+    finite and >= 0, ``leak_at`` in [0, 1], each k in ``ks`` in [1, MAX_K], every score a finite
+    number (not a string or bool) in [0, 1], no empty row, no row sorted (see
+    ``reject_sorted_rows``); errors name the argument
     (``scores[i]`` for row i) and the allowed values.
     """
     alpha = check_alpha(alpha)
@@ -208,6 +224,8 @@ def bound_rows(
         thresholds=check_levels(thresholds, name="thresholds"),
         quantile_levels=check_levels(quantiles, name="quantiles"),
         ed_lambda=check_ed_lambda(ed_lambda),
+        leak_at=check_leak_at(leak_at),
+        ks=check_ks(ks),
     )
     lengths, groups = group_rows(rows, name)
     m = lengths.size
@@ -239,6 +257,8 @@ def bound_rows(
         thresholds=params.thresholds,
         quantile_levels=params.quantile_levels,
         ed_lambda=params.ed_lambda,
+        leak_at=params.leak_at,
+        ks=params.ks,
         n=lengths,
         mean=mean,
         arrays=arrays,

@@ -168,3 +168,11 @@ def check_scores_in_range(
     what = "NaN" if math.isnan(value) else ("infinite" if math.isinf(value) else repr(value))
     where = f"{name}[{row + row_offset}]"
     raise InvalidInput(f"{where}[{col}] is {what}; allowed: {SCORE_RANGE}", param=where)
+
+
+def check_leak_at(value: float, *, name: str = "leak_at") -> float:
+    """The leak threshold: a finite number in [0, 1]."""
+    v = float(value)
+    if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+        raise InvalidInput(f"{name} is {value!r}; allowed: {SCORE_RANGE}", param=name)
+    return v

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from shared.callbacks import set_status_and_notify
@@ -73,6 +74,7 @@ def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": f"job {job.status.value}"}
     rt.store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])
 
+    started = time.monotonic()
     try:
         completions = rt.engine.generate(build_requests(job.spec, task))
     except InvalidInput as exc:
@@ -97,6 +99,7 @@ def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         job.spec.model,
         draws=sum(len(outs) for outs in completions),
         tokens=sum(c.tokens for outs in completions for c in outs),
+        seconds=time.monotonic() - started,
     )
     generated = 0
     for sl, outs in zip(task.slices, completions, strict=True):
