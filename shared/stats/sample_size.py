@@ -32,6 +32,13 @@ def _check_open_unit(value: float, name: str) -> float:
     return float(value)
 
 
+def _check_plannable(n: float, what: str) -> None:
+    if not n <= MAX_PLANNED_N:  # also inf from a tiny tau or width
+        raise InvalidInput(
+            f"{what} needs more than {MAX_PLANNED_N} draws per prompt", param="target"
+        )
+
+
 def _search(ok: Callable[[int], bool], start: int, what: str) -> int:
     """Smallest n >= start with ok(n), for ok monotone in n (False ... False True ...)."""
     if ok(start):
@@ -60,8 +67,10 @@ def certify_n(tau: float, *, alpha: float, leaks: int = 0) -> int:
         raise InvalidInput(f"leaks is {leaks}; allowed: integers >= 0", param="leaks")
     if leaks == 0:
         # 1 - alpha^(1/n) < tau  <=>  n > ln(alpha) / ln(1 - tau); check the rounding by search.
-        guess = max(1, math.floor(math.log(alpha) / math.log1p(-tau)) + 1)
-        start = max(1, guess - 2)
+        log_keep = math.log1p(-tau)  # -0.0 for a subnormal tau
+        exact = math.log(alpha) / log_keep if log_keep < 0.0 else math.inf
+        _check_plannable(exact, f"certifying P(leak) < {tau}")
+        start = max(1, math.floor(exact) + 1 - 2)
     else:
         start = leaks + 1
 
@@ -81,14 +90,23 @@ def leak_at_k_n(level: float, k: int, *, alpha: float, leaks: int = 0) -> int:
     level = _check_open_unit(level, "level")
     if not (1 <= k <= 100_000):
         raise InvalidInput(f"k is {k}; allowed: integers in [1, 100000]", param="k")
-    return certify_n(leak_at_k_level_to_tau(level, k), alpha=alpha, leaks=leaks)
+    tau = leak_at_k_level_to_tau(level, k)
+    if tau <= 0.0:  # a level so small that P(leak) would have to be below the smallest float
+        raise InvalidInput(
+            f"level is {level!r}: leak@{k} below it needs more than {MAX_PLANNED_N} draws",
+            param="level",
+        )
+    return certify_n(tau, alpha=alpha, leaks=leaks)
 
 
 def mean_width_n(width: float, *, alpha: float) -> int:
     """Smallest n with 2 * eps1(n, alpha / 2) <= width (two-sided Anderson interval, any data)."""
     alpha = check_alpha(alpha)
     width = _check_open_unit(width, "width")
-    guess = max(1, math.ceil(2.0 * math.log(2.0 / alpha) / (width * width)) - 2)
+    squared = width * width  # 0.0 for widths below ~1e-154
+    exact = 2.0 * math.log(2.0 / alpha) / squared if squared > 0.0 else math.inf
+    _check_plannable(exact, f"a mean interval of width {width}")
+    guess = max(1, math.ceil(exact) - 2)
 
     def ok(n: int) -> bool:
         return 2.0 * dkw_epsilon(n, alpha / 2.0, two_sided=False) <= width

@@ -48,3 +48,14 @@ def test_bad_targets_name_the_field() -> None:
     with pytest.raises(InvalidInput) as err:
         leak_at_k_n(0.1, 0, alpha=0.01)
     assert err.value.param == "k"
+
+
+def test_targets_beyond_the_planning_limit_are_clear_errors() -> None:
+    for call in (
+        lambda: certify_n(5e-324, alpha=0.01),
+        lambda: mean_width_n(5e-324, alpha=0.01),
+        lambda: certify_n(1e-9, alpha=0.01, leaks=1_000_000),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert err.value.param == "target" and "draws per prompt" in err.value.message
