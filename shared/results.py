@@ -188,10 +188,12 @@ def readable_results(store: Store, job: JobRecord) -> JobResults:
 
 def leak_summary(prompts: list[PromptResult], spec: JobCreate) -> dict[str, object]:
     """Mean leak@k over the prompts and the family-wise 'leaks' statement (summary fields)."""
-    rows = [p for p in prompts if p.bounds.leak is not None]
-    if not rows:
+    # Fixed-n bounds only: adaptive jobs (bounds null) have no valid fixed-n leak statement.
+    leaks = [(p, p.bounds.leak) for p in prompts if p.bounds is not None and p.bounds.leak]
+    if not leaks:
         return {"leak_at_k": [], "leaks": None}
-    c = np.array([p.bounds.leak.c for p in rows if p.bounds.leak], dtype=np.int64)
+    rows = [p for p, _ in leaks]
+    c = np.array([leak.c for _, leak in leaks], dtype=np.int64)
     n = np.array([p.n for p in rows], dtype=np.int64)
     means = mean_leak_at_k(c, n, spec.k, alpha=spec.alpha) if spec.k else None
     leak_at_k = (

@@ -31,11 +31,12 @@ def test_survival_cp_matches_scipy_and_beats_the_band_on_a_small_tail() -> None:
 
 def test_quantile_lower_is_the_binomial_order_statistic() -> None:
     alpha, n, q = 0.05, 100, 0.5
-    x = np.arange(n) / n  # x_(j) = (j - 1) / n
+    xs = np.arange(n) / n  # x_(j) = (j - 1) / n
+    x = np.random.default_rng(5).permutation(xs)  # rows are in sampling order, never sorted
     t = bound_rows([x], alpha=alpha, quantiles=[0.0, q, 1.0])
     j = max(i for i in range(n + 1) if binom.cdf(i - 1, n, q) <= alpha)  # cdf(-1) = 0
-    assert t.quantile_lower[0, 1] == x[j - 1]
-    assert t.quantile_lower[0, 0] == 0.0 and t.quantile_lower[0, 2] == x[-1]
+    assert t.quantile_lower[0, 1] == xs[j - 1]
+    assert t.quantile_lower[0, 0] == 0.0 and t.quantile_lower[0, 2] == xs[-1]
     assert (t.quantile_lower <= t.quantile_upper).all()
 
 
