@@ -1,11 +1,20 @@
 """``probeval bounds``: every bound for score rows the caller already has.
 
     probeval bounds [--alpha A] [--threshold X]... [--quantile Q]... [--ed-lambda L] FILE
+    probeval bounds --sequential --target T (--threshold X | --width W) [--x X] [--min-n N]
+                    [--max-n N] [--round R] [--alpha A] [--survival X]... [--quantile Q]... FILE
 
 FILE is a ``.json`` file holding ``{"scores": [[...], ...]}`` (rows may differ in length), a
 ``.npy`` file holding a 2-D float array, or ``-`` for the JSON form on stdin. stdout is exactly
 one JSON document, ``BoundsResponse`` (the same one POST /v1/bounds returns). Bad input: exit
 code 2, nothing on stdout, one line on stderr naming the problem and the allowed values.
+
+``--sequential`` reads each row as a stream in the given order, round by round, and stops it
+by the stopping rule exactly as an adaptive job's scorer does (the same code,
+``shared.sequential``); stdout is ``SequentialResponse``: per row ``n_used``, ``decision``,
+``lower``, ``upper``, ``reason`` and the bounds that stay valid under optional stopping. There
+``--threshold`` is the stopping threshold (``stopping.threshold``, one value) and the survival
+bounds take their x from ``--survival``.
 """
 
 from __future__ import annotations
@@ -31,7 +40,32 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> None:
         "prompt). See docs/metrics.md for each bound, its sidedness and its assumptions.",
     )
     add_model_flags(p, BoundsOptions)
+    seq = p.add_argument_group(
+        "sequential", "--sequential: stop each row by a stopping rule (as an adaptive job does)"
+    )
+    seq.add_argument(
+        "--sequential", action="store_true", help="read rows as streams and stop them by the rule"
+    )
+    seq.add_argument("--target", help="p_full, mean or survival (with --x)")
+    seq.add_argument("--x", type=float, help="the x of target survival, P(score > x)")
+    seq.add_argument("--width", type=float, help="stop once upper - lower <= W (or --threshold)")
+    seq.add_argument("--min-n", type=int, default=1, help="no stop before N draws (default 1)")
+    seq.add_argument("--max-n", type=int, help="most draws per row (default: the longest row)")
+    seq.add_argument("--round", type=int, default=64, help="draws per round (default 64)")
+    seq.add_argument(
+        "--survival",
+        type=float,
+        action="append",
+        default=[],
+        metavar="X",
+        help="with --sequential: x for the anytime upper bounds on P(X > x); repeatable",
+    )
     p.add_argument("file", metavar="FILE", help=".json, .npy, or - for JSON on stdin")
+
+
+_SEQUENTIAL_ONLY = ("target", "x", "width", "max_n")
+_FLAGS = {"target": "--target", "x": "--x", "threshold": "--threshold", "width": "--width",
+          "min_n": "--min-n", "max_n": "--max-n", "round": "--round"}  # fmt: skip
 
 
 def _scores_from_json(text: str, source: str) -> Any:
@@ -104,7 +138,68 @@ def _read_scores(file: str) -> Any:
     return _scores_from_json(text, file)
 
 
+def _longest(scores: Any) -> int:
+    if hasattr(scores, "shape"):
+        return int(scores.shape[1])
+    return max((len(r) for r in scores), default=1)
+
+
+def run_sequential(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from shared.errors import InvalidInput
+    from shared.schemas import StoppingSpec
+    from shared.sequential import run_sequential as stop_rows
+
+    if len(args.thresholds) > 1:
+        raise UsageError(
+            f"{PROG}: with --sequential, --threshold is the stopping threshold: give it once, "
+            f"got {len(args.thresholds)} values (survival bounds take --survival)"
+        )
+    threshold = args.thresholds[0] if args.thresholds else None
+    args.thresholds = args.survival
+    options = model_from_flags(BoundsOptions, args, PROG)
+    if args.target is None:
+        raise UsageError(f"{PROG}: --sequential needs --target; allowed: p_full, mean, survival")
+    scores = _read_scores(args.file)
+    fields = {
+        "target": args.target,
+        "x": args.x,
+        "threshold": threshold,
+        "width": args.width,
+        "min_n": args.min_n,
+        "max_n": args.max_n if args.max_n is not None else _longest(scores),
+        "round": args.round,
+    }
+    try:
+        spec = StoppingSpec.model_validate(fields)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        raise UsageError(
+            f"{PROG}: {_FLAGS.get(field, field)} {exc.errors()[0]['msg']}, got "
+            f"{fields.get(field)!r}"
+        ) from None
+    try:
+        response = stop_rows(scores, spec, options)
+    except InvalidInput as exc:
+        message = exc.message
+        if exc.param and exc.param.startswith("stopping."):
+            name = exc.param.removeprefix("stopping.")
+            message = _FLAGS[name] + message.removeprefix(exc.param)
+        raise UsageError(f"{PROG}: {message}") from None
+    sys.stdout.write(response.model_dump_json(by_alias=True))
+    sys.stdout.write("\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.sequential:
+        return run_sequential(args)
+    given = [_FLAGS[f] for f in _SEQUENTIAL_ONLY if getattr(args, f) is not None] + (
+        ["--survival"] if args.survival else []
+    )
+    if given:
+        raise UsageError(f"{PROG}: {given[0]} needs --sequential")
     options = model_from_flags(BoundsOptions, args, PROG)
     scores = _read_scores(args.file)
 
