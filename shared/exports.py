@@ -59,29 +59,41 @@ def _flatten(prefix: str, value: Any, out: dict[str, Scalar]) -> None:
         out[prefix] = value
 
 
+def _flatten_bounds(prefix: str, bounds: dict[str, Any], row: dict[str, Scalar]) -> None:
+    for key, value in bounds.items():
+        if key == "survival":
+            for item in value:
+                row[f"{prefix}.survival[x={item['x']:g}].upper"] = item["upper"]
+        elif key == "quantiles":
+            for item in value:
+                row[f"{prefix}.quantiles[q={item['q']:g}].upper"] = item["upper"]
+        elif key == "binary" and value is None:
+            for inner in ("k", "lower", "upper"):
+                row[f"{prefix}.binary.{inner}"] = None
+        else:
+            _flatten(f"{prefix}.{key}", value, row)
+
+
 def flat_result(prompt: PromptResult) -> dict[str, Scalar]:
     """One prompt's result as flat columns: ``bounds.expectation.upper``; survival and
     quantile bounds keyed by their threshold, ``bounds.survival[x=0.5].upper``. Bounds that do
-    not apply to the row (``binary`` on non-0/1 scores) are null."""
+    not apply to the row (``binary`` on non-0/1 scores) are null. An adaptive job's row has
+    ``sequential.*`` columns instead (``sequential.anytime.*`` flattened the same way)."""
     data = prompt.model_dump(mode="json", by_alias=True)
     bounds = data.pop("bounds")
+    sequential = data.pop("sequential", None)
     row: dict[str, Scalar] = {}
     greedy = data.pop("greedy")
     _flatten("", data, row)
     row["greedy.text"] = greedy["text"] if greedy else None
     row["greedy.score"] = greedy["score"] if greedy else None
-    for key, value in bounds.items():
-        if key == "survival":
-            for item in value:
-                row[f"bounds.survival[x={item['x']:g}].upper"] = item["upper"]
-        elif key == "quantiles":
-            for item in value:
-                row[f"bounds.quantiles[q={item['q']:g}].upper"] = item["upper"]
-        elif key == "binary" and value is None:
-            for inner in ("k", "lower", "upper"):
-                row[f"bounds.binary.{inner}"] = None
-        else:
-            _flatten(f"bounds.{key}", value, row)
+    if bounds is not None:
+        _flatten_bounds("bounds", bounds, row)
+    if sequential is not None:
+        anytime = sequential.pop("anytime")
+        sequential["omitted"] = "; ".join(sequential["omitted"])
+        _flatten("sequential", sequential, row)
+        _flatten_bounds("sequential.anytime", anytime, row)
     return row
 
 

@@ -114,6 +114,13 @@ def test_adaptive_job_stops_each_prompt_when_its_answer_is_certain(
     assert [p["sequential"] for p in results["prompts"]] == offline
     report = client.get(f"/v1/jobs/{job_id}/report")
     assert report.status_code == 200 and "stopped at n = 16: above" in report.text
+    csv = client.get(f"/v1/jobs/{job_id}/results.csv")
+    assert csv.status_code == 200, csv.text
+    header, *lines = csv.text.splitlines()
+    assert "sequential.n_used" in header.split(",") and len(lines) == 3
+    assert "sequential.anytime.survival[x=0.5].upper" in header.split(",")
+    parquet = client.get(f"/v1/jobs/{job_id}/export.parquet", params={"table": "results"})
+    assert parquet.status_code == 200
 
 
 def test_seeded_adaptive_job_is_reproducible(
