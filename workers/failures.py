@@ -16,13 +16,25 @@ from workers import runtime
 log = logging.getLogger(__name__)
 
 
+class ChunkDeferred(Exception):  # noqa: N818 - a deferral is not an error of the chunk
+    """A chunk could not run for a reason outside the chunk (its engine is unreachable): it goes
+    back on its queue without spending an attempt (``workers.supervision.ChunkWorker``).
+
+    ``stop_worker`` says that this worker cannot serve any chunk until it is reconfigured (e.g.
+    the endpoint refused its API key): the worker stops instead of taking the next chunk.
+    """
+
+    stop_worker: bool = False
+
+
 def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, tb: Any) -> None:
     """Fail the probeval job once a chunk has used up its retries.
 
     RQ calls this on every failed attempt; while retries are left the chunk is requeued and the
-    job stays as it is.
+    job stays as it is. A ``ChunkDeferred`` is not an attempt at all.
     """
-    if job.should_retry:
+    if job.should_retry or issubclass(exc_type, ChunkDeferred):
+        # A deferred chunk is re-queued as it was (ChunkWorker), whatever its attempts left.
         return
     payload = job.args[0] if job.args else {}
     job_id = payload.get("job_id") if isinstance(payload, dict) else None

@@ -18,6 +18,11 @@ worker was killed would sit unnoticed for that long. Here:
 
 A SIGTERM lets the running chunk finish (RQ's warm shutdown), then the worker exits; a second
 SIGTERM or SIGINT interrupts the chunk, which RQ then re-queues as a failed attempt.
+
+A chunk that raises ``ChunkDeferred`` (its engine is unreachable) is not an attempt:
+``ChunkWorker`` gives the attempt back before RQ's retry re-queues the chunk, and (with an
+``Availability``) takes no further chunk until the engine answers again; a deferral with
+``stop_worker`` (the endpoint refused the worker's key) stops the worker instead.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from rq.timeouts import BaseDeathPenalty
 from shared import keys
 from shared.config import Settings
 from shared.queues import callback_queue, sample_queue, score_queue
+from workers.availability import Availability
+from workers.failures import ChunkDeferred
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +64,59 @@ class _NoDeathPenalty(BaseDeathPenalty):
 
 class ChunkWorker(SimpleWorker):
     """A ``SimpleWorker`` whose running chunk is abandoned ``abandon_after_s`` after its last
-    heartbeat (not ``job_timeout + 60`` s), and which remembers a stop request."""
+    heartbeat (not ``job_timeout + 60`` s), which remembers a stop request, re-queues deferred
+    chunks without spending an attempt and, given an ``Availability``, waits for it before
+    taking a chunk."""
 
     abandon_after_s: float = 60.0
 
-    def __init__(self, *args: Any, abandon_after_s: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        abandon_after_s: float,
+        availability: Availability | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.abandon_after_s = abandon_after_s
+        self.availability = availability
         self.stop_requested = False
+        self.fatal: str | None = None
+        self._deferred: ChunkDeferred | None = None
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return max(1, math.ceil(self.abandon_after_s))
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        if self.availability is not None and not self.availability.up:
+            log.warning("engine unavailable (%s): waiting for it", self.availability.reason)
+            # RQ's own worker record must stay alive while we wait (its TTL is worker_ttl).
+            while not self.availability.wait_until_up(min(30.0, self.worker_ttl / 3)):
+                self.heartbeat()
+            log.info("engine available again: taking chunks")
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        # Called after the failure callback and before handle_job_failure, with the exception.
+        exc = exc_info[1] if len(exc_info) > 1 else None
+        self._deferred = exc if isinstance(exc, ChunkDeferred) else None
+        if self._deferred is None:
+            super().handle_exception(job, *exc_info)
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            # Give the attempt back: RQ's retry below takes one and re-queues the chunk.
+            job.retries_left = (job.retries_left or 0) + 1
+            log.warning("chunk %s put back on its queue (no attempt spent): %s", job.id, deferred)
+            if deferred.stop_worker:
+                self.fatal = str(deferred)
+                self._stop_requested = True
+            elif self.availability is not None:
+                self.availability.mark_down(str(deferred))
+        super().handle_job_failure(job, queue, *args, **kwargs)
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_requested = True
@@ -137,9 +186,11 @@ def serve(
     *,
     burst: bool = False,
     with_scheduler: bool = False,
-) -> None:
+) -> str | None:
     """Run RQ's work loop until a stop request (or, with ``burst``, an empty queue); restart it
-    with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason."""
+    with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason.
+
+    Returns why the worker stopped itself (``ChunkWorker.fatal``), or ``None``."""
     watchdog = Watchdog(conn, settings)
     watchdog.start()
     delay = 1.0
@@ -154,13 +205,15 @@ def serve(
                 watchdog.worker = worker
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=with_scheduler)
             except StopRequested:
-                return
+                return worker.fatal if worker is not None else None
             except (redis.RedisError, OSError) as exc:
                 log.warning("worker loop: Redis unavailable: %s", exc)
             finally:
                 watchdog.worker = None
+            if worker is not None and worker.fatal:
+                return worker.fatal
             if burst or (worker is not None and worker.stop_requested):
-                return
+                return None
             if time.monotonic() - started > 60:
                 delay = 1.0
             restarts += 1
@@ -168,14 +221,18 @@ def serve(
             try:
                 time.sleep(delay)
             except StopRequested:  # SIGTERM during the back-off: RQ's handler is still installed
-                return
+                return None
             delay = min(delay * 2, settings.reconnect_max_s)
     finally:
         watchdog.stop()
 
 
 def chunk_worker(
-    queues: Sequence[Queue], conn: redis.Redis, settings: Settings
+    queues: Sequence[Queue],
+    conn: redis.Redis,
+    settings: Settings,
+    *,
+    availability: Availability | None = None,
 ) -> Callable[[str], ChunkWorker]:
     """A factory of ``ChunkWorker``s on ``queues`` (``serve`` makes a new one per restart)."""
 
@@ -186,6 +243,7 @@ def chunk_worker(
             serializer=JSONSerializer,
             name=name,
             abandon_after_s=settings.abandon_after_s,
+            availability=availability,
         )
 
     return make
