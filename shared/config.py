@@ -6,9 +6,10 @@ This is the only module that reads the environment (``get_settings``); everythin
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -110,6 +111,47 @@ class Settings(BaseSettings):
     engine_tensor_parallel_size: int = Field(1, description="vLLM tensor_parallel_size.")
     engine_enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile.")
     engine_seed: int = Field(0, description="Engine-level seed.")
+
+    # Sampler backed by an OpenAI-compatible endpoint (`probeval worker sampler --endpoint`);
+    # the command-line options override the first four.
+    endpoint_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server (or router) a sampler calls instead of loading "
+        "a model, e.g. http://vllm-router:8000.",
+    )
+    endpoint_served_model: str | None = Field(
+        None, description="Model name the endpoint serves (its /v1/models id)."
+    )
+    endpoint_api_key_env: str = Field(
+        "PROBEVAL_ENDPOINT_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable holding the endpoint's API key "
+        "(sent as a bearer token; unset or empty: no key).",
+    )
+    endpoint_concurrency: int = Field(
+        8, ge=1, le=1024, description="Requests one endpoint sampler keeps in flight (1..1024)."
+    )
+    endpoint_timeout_s: float = Field(
+        600.0, gt=0, le=86_400, description="Longest wait for one completion response."
+    )
+    endpoint_connect_timeout_s: float = Field(
+        5.0, gt=0, le=600, description="Longest wait to connect to the endpoint."
+    )
+    endpoint_retries: int = Field(
+        4,
+        ge=0,
+        le=100,
+        description="Resends of a request after a connection error, timeout, 429 or 5xx "
+        "(same body, same seed) before the endpoint is probed.",
+    )
+    endpoint_backoff_max_s: float = Field(
+        30.0, gt=0, le=3_600, description="Longest back-off between two resends."
+    )
+
+    def endpoint_api_key(self, variable: str | None = None) -> SecretStr | None:
+        """The endpoint's API key from ``variable`` (default ``endpoint_api_key_env``)."""
+        value = os.environ.get(variable or self.endpoint_api_key_env, "")
+        return SecretStr(value) if value else None
 
 
 @lru_cache(maxsize=1)

@@ -39,7 +39,12 @@ from typing import Any
 
 from shared.config import Settings
 from shared.errors import InvalidInput
-from workers.sampler.generation import Completion, GenerationRequest, PromptTooLong
+from workers.sampler.generation import (
+    GREEDY_BELOW,
+    Completion,
+    GenerationRequest,
+    PromptTooLong,
+)
 
 __all__ = ["CPU_DEFAULT_MEMORY_FRACTION", "VllmEngine"]
 
@@ -55,8 +60,6 @@ _VLLM_ENVIRONMENT = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 _PROMPT_PREVIEW_CHARS = 60
-# vLLM samples greedily below this temperature (its _SAMPLING_EPS) and then refuses n > 1.
-_GREEDY_BELOW = 1e-5
 
 
 def _distribution() -> str:
@@ -141,7 +144,7 @@ class VllmEngine:
         results: list[list[Completion]] = []
         for request, output in zip(requests, outputs, strict=True):
             completions = [Completion(text=c.text, tokens=len(c.token_ids)) for c in output.outputs]
-            if request.temperature < _GREEDY_BELOW:
+            if request.temperature < GREEDY_BELOW:
                 # Greedy decoding has one answer; vLLM refuses n > 1 at temperature 0.
                 completions = completions[:1] * request.n
             if len(completions) != request.n:
@@ -176,7 +179,7 @@ class VllmEngine:
     def _sampling_params(self, index: int, request: GenerationRequest, factory: Any) -> Any:
         from vllm.exceptions import VLLMValidationError
 
-        greedy = request.temperature < _GREEDY_BELOW
+        greedy = request.temperature < GREEDY_BELOW
         try:
             return factory(
                 n=1 if greedy else request.n,

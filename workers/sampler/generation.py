@@ -11,8 +11,21 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from shared.errors import InvalidInput
+from workers.failures import ChunkDeferred
 
-__all__ = ["Completion", "GenerationEngine", "GenerationRequest", "PromptTooLong"]
+__all__ = [
+    "Completion",
+    "EngineRefused",
+    "EngineUnavailable",
+    "GREEDY_BELOW",
+    "GenerationEngine",
+    "GenerationRequest",
+    "PromptTooLong",
+]
+
+# vLLM samples greedily below this temperature (its _SAMPLING_EPS) and then refuses n > 1, in
+# process and behind its OpenAI server alike: engines ask for one draw and repeat it n times.
+GREEDY_BELOW = 1e-5
 
 
 @dataclass(frozen=True)
@@ -72,13 +85,26 @@ class PromptTooLong(InvalidInput):
         self.request_index = request_index
 
 
+class EngineUnavailable(ChunkDeferred):
+    """The engine cannot be reached now (an endpoint that stopped answering): the chunk goes back
+    on its queue unspent and the worker takes no chunk until the engine answers again."""
+
+
+class EngineRefused(ChunkDeferred):
+    """The engine refuses this worker itself (an endpoint rejecting its API key): no chunk can
+    succeed, so the chunk goes back unspent and the worker stops with this message."""
+
+    stop_worker = True
+
+
 @runtime_checkable
 class GenerationEngine(Protocol):
     """Anything that turns generation requests into completions.
 
     ``generate`` returns one list per request, in request order, holding exactly
     ``request.n`` completions. It raises ``PromptTooLong`` (an ``InvalidInput``) before any
-    generation when a prompt does not fit, and stays usable afterwards.
+    generation when a prompt does not fit, and stays usable afterwards. An engine behind a
+    network (``OpenAIEngine``) also raises ``EngineUnavailable`` and ``EngineRefused``.
     """
 
     description: str

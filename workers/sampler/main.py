@@ -1,4 +1,5 @@
-"""A sampler worker process: load the model once, then serve the model's queue until stopped."""
+"""A sampler worker process: load the model once (or connect to an endpoint that serves it),
+then serve the model's queue until stopped."""
 
 from __future__ import annotations
 
@@ -7,21 +8,41 @@ import os
 import socket
 import threading
 import uuid
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.queues import sample_queue
 from workers import runtime
+from workers.availability import Availability
+from workers.sampler.generation import EngineRefused, GenerationEngine
 from workers.supervision import chunk_worker, serve
+
+if TYPE_CHECKING:
+    from workers.sampler.openai_engine import EndpointConfig
 
 log = logging.getLogger(__name__)
 
 
-class Heartbeat(threading.Thread):
-    """Keeps the worker listed under its model (GET /v1/models) while the process lives."""
+class SamplerExit(Exception):  # noqa: N818 - an exit, not an error of the caller
+    """The sampler cannot serve (its endpoint does not serve the model, refused its key, ...):
+    the command prints this message as one line and exits with code 1."""
 
-    def __init__(self, rt: runtime.Runtime, model: str, worker_id: str, engine: str) -> None:
+
+class Heartbeat(threading.Thread):
+    """Keeps the worker listed under its model (GET /v1/models) while the process lives and,
+    with an ``Availability``, only while its engine answers: a failed probe unregisters it."""
+
+    def __init__(
+        self,
+        rt: runtime.Runtime,
+        model: str,
+        worker_id: str,
+        engine: str,
+        availability: Availability | None = None,
+    ) -> None:
         super().__init__(name="probeval-heartbeat", daemon=True)
         self.rt, self.model, self.worker_id, self.engine = rt, model, worker_id, engine
+        self.availability = availability
         self.stopped = threading.Event()
 
     def beat(self) -> None:
@@ -29,10 +50,16 @@ class Heartbeat(threading.Thread):
             self.model, self.worker_id, self.engine, ttl_s=self.rt.settings.worker_ttl_s
         )
 
+    def tick(self) -> None:
+        if self.availability is None or self.availability.refresh():
+            self.beat()
+        else:
+            self.rt.store.unregister(self.model, self.worker_id)
+
     def run(self) -> None:
         while not self.stopped.wait(self.rt.settings.heartbeat_s):
             try:
-                self.beat()
+                self.tick()
             except Exception as exc:  # a Redis blip must not kill the heartbeat
                 log.warning("heartbeat failed: %s", exc)
 
@@ -53,21 +80,62 @@ def run_sampler(
     model = name or os.path.basename(os.path.normpath(model_path))
     rt = runtime.build(settings)
     log.info("loading model %s from %s", model, model_path)
-    rt.engine = VllmEngine(model_path, settings)
+    _serve_model(rt, model, VllmEngine(model_path, settings), None, burst=burst)
+
+
+def run_endpoint_sampler(
+    config: EndpointConfig, name: str | None, settings: Settings, *, burst: bool = False
+) -> None:
+    """Serve ``name`` (default: the served model's name) by calling an OpenAI-compatible
+    endpoint; raises ``SamplerExit`` when the endpoint does not answer, does not list the model
+    or refuses the key, at start or (refused key) later."""
+    # Imported here: an in-process sampler needs neither httpx's pool nor tenacity.
+    from workers.sampler.openai_engine import OpenAIEngine
+
+    engine = OpenAIEngine(config)
+    try:
+        reason = engine.check()
+    except EngineRefused as exc:
+        raise SamplerExit(str(exc)) from exc
+    if reason is not None:
+        raise SamplerExit(f"{reason}; start the endpoint first or fix --endpoint/--served-model")
+    rt = runtime.build(settings)
+    try:
+        _serve_model(
+            rt,
+            name or config.served_model,
+            engine,
+            Availability(engine.check, up=True),
+            burst=burst,
+        )
+    finally:
+        engine.close()
+
+
+def _serve_model(
+    rt: runtime.Runtime,
+    model: str,
+    engine: GenerationEngine,
+    availability: Availability | None,
+    *,
+    burst: bool,
+) -> None:
+    rt.engine = engine
     rt.model = model
     runtime.install(rt)
+    settings = rt.settings
 
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    heartbeat = Heartbeat(rt, model, worker_id, rt.engine.description)
+    heartbeat = Heartbeat(rt, model, worker_id, engine.description, availability)
     heartbeat.beat()
     heartbeat.start()
-    log.info("sampler %s serving model %s (%s)", worker_id, model, rt.engine.description)
+    log.info("sampler %s serving model %s (%s)", worker_id, model, engine.description)
     # Chunks run in this process (a SimpleWorker): the engine (and vLLM's engine subprocess) is
     # loaded once and never forked. ``serve`` restarts the work loop after a Redis outage
     # without reloading the engine.
     try:
-        serve(
-            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings),
+        fatal = serve(
+            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings, availability=availability),
             worker_id,
             settings,
             rt.rq,
@@ -75,3 +143,5 @@ def run_sampler(
         )
     finally:
         heartbeat.stop()
+    if fatal is not None:
+        raise SamplerExit(fatal)
