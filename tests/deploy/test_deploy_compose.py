@@ -223,6 +223,21 @@ def test_cpu_profile_is_complete(
     assert command[command.index("--name") + 1] == "tiny-unlearned"
 
 
+def test_endpoint_profile_calls_a_fleet_without_gpu_or_model(
+    compose: dict[str, Any], dockerfile_stages: dict[str, Stage]
+) -> None:
+    active = active_services(compose, {"endpoint"})
+    assert {"redis", "gateway", "scorer", "sampler-endpoint"} == set(active)
+    sampler = active["sampler-endpoint"]
+    assert sampler["build"]["target"] == "sampler-endpoint" in dockerfile_stages
+    assert "devices" not in sampler.get("deploy", {}).get("resources", {}).get("reservations", {})
+    assert "volumes" not in sampler
+    command = interpolate(sampler["command"], env_example())
+    assert "--model" not in command
+    assert command[command.index("--endpoint") + 1].startswith("http")
+    assert command[command.index("--served-model") + 1]
+
+
 def test_cpu_profile_mounts_the_shipped_demo_model() -> None:
     model = ROOT / "models" / "tiny-unlearned"
     if not model.exists():
@@ -321,6 +336,7 @@ def filled_env() -> dict[str, str]:
         ((), {"redis", "gateway", "scorer"}),
         (("cpu",), {"redis", "gateway", "scorer", "sampler-cpu"}),
         (("gpu",), {"redis", "gateway", "scorer", "sampler-gpu"}),
+        (("endpoint",), {"redis", "gateway", "scorer", "sampler-endpoint"}),
     ],
 )
 def test_compose_cli_resolves_each_profile(

@@ -13,7 +13,7 @@ import pytest
 
 from tests.deploy.deploy_helpers import ROOT, Stage
 
-FINAL_TARGETS = ("gateway", "scorer", "sampler-gpu", "sampler-cpu")
+FINAL_TARGETS = ("gateway", "scorer", "sampler-gpu", "sampler-cpu", "sampler-endpoint")
 
 
 def _hadolint() -> str:
@@ -119,7 +119,7 @@ def test_healthcheck_where_it_applies(dockerfile_stages: dict[str, Stage], targe
     assert "/readyz" in check
 
 
-@pytest.mark.parametrize("target", ["scorer", "sampler-gpu", "sampler-cpu"])
+@pytest.mark.parametrize("target", ["scorer", "sampler-gpu", "sampler-cpu", "sampler-endpoint"])
 def test_workers_say_why_they_have_no_healthcheck(
     dockerfile_stages: dict[str, Stage], target: str
 ) -> None:
@@ -170,6 +170,12 @@ def test_sampler_images_install_their_vllm_build(dockerfile_stages: dict[str, St
     assert "pip uninstall -y torchvision torchaudio torchcodec" in cpu
 
 
+def test_endpoint_sampler_image_holds_no_vllm(dockerfile_stages: dict[str, Stage]) -> None:
+    runs = _installs(dockerfile_stages, "sampler-endpoint")
+    assert "--only-extra endpoint-sampler" in runs
+    assert "vllm" not in runs and "torch" not in runs and "cpu-sampler" not in runs, runs
+
+
 def test_requirements_script_reads_the_extras_the_images_name() -> None:
     script = ROOT / "deploy" / "docker" / "requirements.py"
     for extra in ("cpu-sampler", "gpu-sampler"):
@@ -188,3 +194,16 @@ def test_requirements_script_reads_the_extras_the_images_name() -> None:
     ).stdout
     assert "vllm" not in base and "torch" not in base
     assert "prometheus-client" in base
+    endpoint = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(ROOT / "pyproject.toml"),
+            "--only-extra",
+            "endpoint-sampler",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert endpoint and not any("vllm" in line or "torch" in line for line in endpoint)

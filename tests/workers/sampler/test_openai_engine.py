@@ -258,3 +258,15 @@ def test_check_raises_on_a_refused_key() -> None:
     )
     with pytest.raises(EngineRefused, match="HTTP 401: Unauthorized"):
         engine.check()
+
+
+def test_a_path_prefix_in_the_url_is_kept() -> None:
+    seen: list[str] = []
+
+    def record(req: httpx.Request) -> httpx.Response:
+        seen.append(req.url.path)
+        return httpx.Response(200, json=MODELS)
+
+    config = EndpointConfig(url="http://isvc.example/openai/v1", served_model="tiny")
+    assert OpenAIEngine(config, transport=httpx.MockTransport(record)).check() is None
+    assert seen == ["/openai/v1/models"]
