@@ -34,7 +34,7 @@ from probeval.local import (
 from probeval.local_endpoint import models_listed, start_endpoint_sampler, start_openai_server
 from shared.queues import CHUNK_RETRIES, chunk_job_ids, rq_connection, sample_queue
 from shared.store import Store, connect
-from tests.e2e.conftest import requires_vllm
+from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

@@ -7,22 +7,20 @@ Real Redis and RQ (ChunkWorker under ``serve``), a fake engine that fails on dem
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from services.gateway.main import create_app
 from shared import keys
 from shared.config import Settings
 from shared.queues import rq_connection, sample_queue
 from shared.store import Store
-from tests.fakes import FakeEngine
-from tests.helpers import drain, install_runtime, register_model
+from tests.fixtures.fakes import FakeEngine
+from tests.fixtures.pipeline import drain, install_runtime
 from workers.availability import Availability
 from workers.runtime import Runtime
 from workers.sampler.generation import (
@@ -51,25 +49,14 @@ class FailingEngine(FakeEngine):
         return super().generate(requests)
 
 
-@pytest.fixture()
-def settings(redis_url: str) -> Settings:
-    return Settings(redis_url=redis_url, chunk_max_n=32, chunk_draws=64)
-
-
-@pytest.fixture()
-def client(settings: Settings, redis_client: redis.Redis, store: Store) -> Iterator[TestClient]:
-    register_model(store, MODEL)
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
 def submit(client: TestClient) -> str:
+    # tests/fixtures/gateway.py: chunks of at most 128 draws, so this job has several.
     body = {
         "model": MODEL,
         "prompts": [
             {"id": f"q{i}", "prompt": f"question {i}", "reference": "paris"} for i in (0, 1)
         ],
-        "sampling": {"n": 64, "max_tokens": 4, "seed": 5},
+        "sampling": {"n": 128, "max_tokens": 4, "seed": 5},
     }
     resp = client.post("/v1/jobs", json=body)
     assert resp.status_code == 202, resp.text
@@ -130,7 +117,7 @@ def test_deferred_chunks_spend_no_attempt_even_on_their_last(
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "succeeded", view
     assert view["error"] is None
-    assert view["progress"] == {"samples_done": 128, "samples_total": 128}
+    assert view["progress"] == {"samples_done": 256, "samples_total": 256}
     for job in chunks:
         job.refresh()
         assert job.retries_left == 0, job.id
