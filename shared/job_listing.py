@@ -12,8 +12,9 @@ import json
 
 from shared import keys
 from shared.errors import InvalidInput
+from shared.job_record import CALLBACK_FIELDS, callback_state
 from shared.schemas import ErrorInfo, JobCreate, JobList, JobListItem, JobStatus, Progress
-from shared.store import CALLBACK_FIELDS, Store, callback_state
+from shared.store import Store
 
 _FIELDS = (
     "status",

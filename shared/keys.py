@@ -100,8 +100,10 @@ def tenant_jobs(tenant: str) -> str:
 
 
 def tenant_active_jobs(tenant: str) -> str:
-    """Set of the tenant's queued or running job ids (for the active-jobs limit)."""
-    return f"{PREFIX}:tenant:{tenant}:active"
+    """Sorted set: the tenant's queued or running job ids -> the time their record expires (the
+    active-jobs limit; shared/job_record.py). Named apart from the plain set ``...:active`` that
+    held them before, so that a Redis holding that older key never meets a type error."""
+    return f"{PREFIX}:tenant:{tenant}:active-jobs"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,11 +4,15 @@ enqueued, and tasks are named by dotted path so the gateway never imports worker
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import redis
 from rq import Callback, Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.job import JobStatus as RqStatus
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
 from shared import keys
@@ -25,6 +29,9 @@ DELIVER_TASK = "workers.callbacks.deliver_callback"
 CHUNK_RETRIES = 2
 # Expiry of a cancelled chunk's RQ record enqueued without a failure_ttl (none are, today).
 RETENTION_FALLBACK_S = 7 * 24 * 3600
+
+# A staged Redis command: positional arguments and options, as redis-py pipelines hold them.
+Command = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def rq_connection(url: str) -> redis.Redis:
@@ -72,8 +79,8 @@ def enqueue_callback(conn: redis.Redis, job_id: str, settings: Settings) -> None
     )
 
 
-def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffix: str) -> None:
-    queue.enqueue_call(
+def _chunk_job(func: str, task: ChunkTask, settings: Settings, suffix: str) -> EnqueueData:
+    return Queue.prepare_data(
         func,
         args=(task.model_dump(mode="json"),),
         timeout=settings.job_timeout_s,
@@ -86,6 +93,25 @@ def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffi
         on_failure=Callback(FAILURE_CALLBACK),
         description=f"{suffix} chunk {task.chunk_id} of job {task.job_id}",
     )
+
+
+def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffix: str) -> None:
+    queue.enqueue_many([_chunk_job(func, task, settings, suffix)])
+
+
+def stage_chunks(queue: Queue, chunks: Sequence[ChunkTask], settings: Settings) -> list[Command]:
+    """The Redis commands that enqueue every chunk on ``queue`` (a ``sample_queue``, or
+    ``score_queue`` for a rescore, whose draws exist already), as RQ writes them
+    (``Queue.enqueue_many`` into a pipeline that is never executed here), so that they run
+    inside the step that admits the job (``shared.job_record.ADMIT_JOB``), on whichever client
+    the caller holds. RQ does no I/O while staging, except reading the server's version once per
+    connection (it caches it there)."""
+    func, suffix = (
+        (SCORE_TASK, "score") if queue.name == keys.SCORE_QUEUE else (SAMPLE_TASK, "sample")
+    )
+    pipe = queue.connection.pipeline(transaction=True)
+    queue.enqueue_many([_chunk_job(func, c, settings, suffix) for c in chunks], pipeline=pipe)
+    return list(pipe.command_stack)
 
 
 def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: Settings) -> None:

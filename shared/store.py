@@ -15,10 +15,19 @@ import redis
 
 from shared import keys
 from shared.errors import NotFound
+from shared.job_record import (
+    ADMIT_JOB,
+    SET_STATUS,
+    Admission,
+    admit_args,
+    admit_keys,
+    callback_state,
+    parse_admission,
+)
 from shared.metrics import record_status_change
+from shared.queues import Command
 from shared.schemas import (
     AdaptiveProgress,
-    CallbackDelivery,
     CallbackState,
     ChunkTask,
     ErrorInfo,
@@ -44,26 +53,6 @@ if added > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], ARGV[#ARGV - 1], added)
 end
 return added
-"""
-
-# Move the job to ARGV[1] only if its current status is one of ARGV[6..]; returns the old
-# status, or false when the job is missing or in another status. ARGV[2] = '1' when the new
-# status is terminal: the job then leaves its tenant's set of active jobs (named in the record).
-_SET_STATUS = """
-local old = redis.call('HGET', KEYS[1], 'status')
-if not old then return false end
-for i = 6, #ARGV do
-  if ARGV[i] == old then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[4])
-    if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-    if ARGV[2] == '1' then
-      local active = redis.call('HGET', KEYS[1], 'active_set')
-      if active then redis.call('SREM', active, ARGV[3]) end
-    end
-    return old
-  end
-end
-return false
 """
 
 ACTIVE = (JobStatus.queued, JobStatus.running)
@@ -108,31 +97,6 @@ class JobRecord:
         )
 
 
-# Record fields of the webhook delivery (written by shared/callbacks.py).
-CALLBACK_FIELDS = (
-    "callback_url",
-    "callback_state",
-    "callback_attempts",
-    "callback_error",
-    "callback_delivered_at",
-)
-
-
-def callback_state(fields: dict[str, str | None]) -> CallbackState | None:
-    """The delivery state from a job record's fields; None for a job without a callback."""
-    url = fields.get("callback_url")
-    if not url:
-        return None
-    delivered = fields.get("callback_delivered_at")
-    return CallbackState(
-        url=url,
-        state=CallbackDelivery(fields.get("callback_state") or CallbackDelivery.none.value),
-        attempts=int(fields.get("callback_attempts") or 0),
-        last_error=fields.get("callback_error") or None,
-        delivered_at=float(delivered) if delivered else None,
-    )
-
-
 def connect(url: str) -> Redis:
     """A client for the store (decoded strings). RQ needs its own client: it reads bytes."""
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
@@ -145,7 +109,8 @@ class Store:
         self.r = client
         self.retention_s = retention_s
         self._save_new = client.register_script(_SAVE_NEW_FIELDS)
-        self._set_status = client.register_script(_SET_STATUS)
+        self._set_status = client.register_script(SET_STATUS)
+        self._admit = client.register_script(ADMIT_JOB)
 
     # ---- jobs ------------------------------------------------------------------------------
 
@@ -158,69 +123,35 @@ class Store:
         tenant: str = "",
         source_job: str | None = None,
         chunk_max_n: int | None = None,
-    ) -> None:
-        """Store a new queued job. A rescore job names the ``source_job`` whose draws it
-        scores: they are copied server-side into its own keys in the same transaction, and its
-        draws count as generated (no sampling chunk runs). An adaptive job (``spec.stopping``)
-        plans only its first rounds here: its planned draws, its open prompts and the slice
-        size ``chunk_max_n`` its later rounds must be cut with are recorded with it."""
-        now = time.time()
-        samples_total = len(spec.prompts) * spec.sampling.n
-        if spec.stopping is not None:
-            if chunk_max_n is None:
-                raise ValueError("an adaptive job needs the chunk_max_n it was planned with")
-            samples_total = sum(sl.count for c in chunks if not c.greedy for sl in c.slices)
-        pipe = self.r.pipeline(transaction=True)
-        if source_job is not None:
-            for index in range(len(spec.prompts)):
-                pipe.copy(keys.job_texts(source_job, index), keys.job_texts(job_id, index))
-                pipe.expire(keys.job_texts(job_id, index), self.retention_s)
-            pipe.copy(keys.job_greedy_texts(source_job), keys.job_greedy_texts(job_id))
-            pipe.expire(keys.job_greedy_texts(job_id), self.retention_s)
-        pipe.hset(
-            keys.job(job_id),
-            mapping={
-                "spec": spec.model_dump_json(),
-                "status": JobStatus.queued.value,
-                "created_at": repr(now),
-                "updated_at": repr(now),
-                "samples_done": 0,
-                "samples_generated": 0,
-                "samples_total": samples_total,
-                "chunks_total": len(chunks),
-                "tenant": tenant,
-                # Read by GET /v1/jobs without parsing the (possibly large) spec.
-                "model": spec.model,
-                "prompts": len(spec.prompts),
-                "active_set": keys.tenant_active_jobs(tenant),
-                "error": "",
-            },
+        max_active: int | None = None,
+        live_after: float | None = None,
+        enqueue: Sequence[Command] = (),
+    ) -> Admission:
+        """Store the job, its chunk plan, its place among the tenant's active jobs and in the
+        tenant's listing, and run the staged ``enqueue`` commands (``shared.queues.stage_chunks``),
+        in one atomic step, unless the tenant has ``max_active`` active jobs or no worker serving
+        the model has a heartbeat after ``live_after`` (None: no such check). A rescore job names
+        the ``source_job`` whose draws it scores: they are copied server-side into its own keys in
+        the same step, and its draws count as generated (no sampling chunk runs). An adaptive job
+        (``spec.stopping``) plans only its first rounds here: its planned draws, its open prompts
+        and the slice size ``chunk_max_n`` its later rounds must be cut with are recorded."""
+        reply = self._admit(
+            keys=admit_keys(job_id, spec.model, tenant),
+            args=admit_args(
+                job_id,
+                spec,
+                chunks,
+                tenant=tenant,
+                now=time.time(),
+                retention_s=self.retention_s,
+                max_active=max_active,
+                live_after=live_after,
+                source_job=source_job,
+                chunk_max_n=chunk_max_n,
+                enqueue=enqueue,
+            ),
         )
-        if spec.callback_url:
-            pipe.hset(keys.job(job_id), "callback_url", spec.callback_url)
-        if source_job is not None:
-            pipe.hset(
-                keys.job(job_id),
-                mapping={"source_job": source_job, "samples_generated": samples_total},
-            )
-        if spec.stopping is not None and chunk_max_n is not None:
-            pipe.hset(
-                keys.job(job_id),
-                mapping={"prompts_open": len(spec.prompts), "chunk_max_n": chunk_max_n},
-            )
-        pipe.sadd(keys.tenant_active_jobs(tenant), job_id)
-        pipe.hset(
-            keys.job_chunks(job_id), mapping={str(c.chunk_id): c.model_dump_json() for c in chunks}
-        )
-        pipe.expire(keys.job(job_id), self.retention_s)
-        pipe.expire(keys.job_chunks(job_id), self.retention_s)
-        pipe.zadd(keys.JOBS_INDEX, {job_id: now})
-        # The tenant's listing index, in the same transaction as the record (GET /v1/jobs);
-        # entries older than the retention point at expired records and are dropped here.
-        pipe.zadd(keys.tenant_jobs(tenant), {job_id: now})
-        pipe.zremrangebyscore(keys.tenant_jobs(tenant), "-inf", now - self.retention_s)
-        record_status_change(pipe, None, JobStatus.queued)
-        pipe.execute()
+        return parse_admission(reply)
 
     def get_job(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
         """The job, or NotFound (also when it belongs to another tenant: no existence leak)."""
@@ -290,25 +221,18 @@ class Store:
         pipe.zrem(keys.JOBS_INDEX, job_id)
         if tenant is not None:
             pipe.zrem(keys.tenant_jobs(str(tenant)), job_id)
-            pipe.srem(keys.tenant_active_jobs(str(tenant)), job_id)
+            pipe.zrem(keys.tenant_active_jobs(str(tenant)), job_id)
         if status is not None:
             record_status_change(pipe, status, None)
         return int(pipe.execute()[0])
 
     def active_jobs(self, tenant: str) -> int:
-        """The tenant's queued or running jobs; ids whose record expired or ended are pruned."""
+        """How many of the tenant's jobs are queued or running (records that expired drop out)."""
         key = keys.tenant_active_jobs(tenant)
-        ids = list(self.r.smembers(key))
-        if not ids:
-            return 0
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(keys.job(str(job_id)), "status")
-        statuses = pipe.execute()
-        stale = [j for j, s in zip(ids, statuses, strict=True) if s not in ("queued", "running")]
-        if stale:
-            self.r.srem(key, *stale)
-        return len(ids) - len(stale)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zremrangebyscore(key, "-inf", time.time())
+        pipe.zcard(key)
+        return int(pipe.execute()[-1])
 
     # ---- draws and scores ---------------------------------------------------------------------
 

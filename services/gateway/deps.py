@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import ANONYMOUS, KeyRing
+from services.gateway.submission import Submitter
+from shared.async_store import AsyncStore
 from shared.config import Settings
 from shared.errors import Unauthorized
 from shared.store import Store
@@ -16,22 +18,36 @@ from shared.store import Store
 _bearer = HTTPBearer(auto_error=False, description="API key of your tenant.")
 
 
-def get_settings(request: Request) -> Settings:
+# Async although they do no I/O: FastAPI runs a sync dependency on the thread pool, a hop per
+# request that costs more than the function.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_rq(request: Request) -> redis.Redis:
+async def get_async_store(request: Request) -> AsyncStore:
+    store: AsyncStore = request.app.state.async_store
+    return store
+
+
+async def get_submitter(request: Request) -> Submitter:
+    submitter: Submitter = request.app.state.submitter
+    return submitter
+
+
+async def get_rq(request: Request) -> redis.Redis:
     conn: redis.Redis = request.app.state.rq
     return conn
 
 
-def get_tenant(
+async def get_tenant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -51,5 +67,7 @@ def get_tenant(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+AsyncStoreDep = Annotated[AsyncStore, Depends(get_async_store)]
+SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
 RqDep = Annotated[redis.Redis, Depends(get_rq)]
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -180,13 +180,16 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
+    def _too_large(self) -> JSONResponse:
+        # Built when needed: building it for every request cost more than the check itself.
+        return error_response(
+            413, "body_too_large", f"request body is over the limit of {self.max_bytes} bytes", None
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(
-            413, "body_too_large", f"request body is over the limit of {self.max_bytes} bytes", None
-        )
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -194,7 +197,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await too_large(scope, receive, send)
+                    await self._too_large()(scope, receive, send)
                     return
         seen = 0
         started = False
@@ -218,4 +221,4 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await too_large(scope, receive, send)
+                await self._too_large()(scope, receive, send)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from services.gateway.auth import KeyRing
 from services.gateway.errors import BodySizeLimit, install_error_handlers
 from services.gateway.routes import bounds, decisions, exports, health, jobs, metrics, models
+from services.gateway.submission import Submitter
+from shared.async_store import AsyncStore, connect_async
 from shared.config import Settings, get_settings
 from shared.queues import rq_connection
 from shared.store import Store, connect
@@ -14,7 +19,22 @@ from shared.store import Store, connect
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # An asyncio client belongs to one event loop: made here, in the loop that serves.
+        async_store = AsyncStore(
+            connect_async(settings.redis_url), retention_s=settings.retention_s
+        )
+        app.state.async_store = async_store
+        app.state.submitter = Submitter(settings, async_store, app.state.store, app.state.rq)
+        try:
+            yield
+        finally:
+            await async_store.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="probeval",
         version="0.1.0",
         description="Evaluate LLMs by their output distribution: many sampled draws per prompt "

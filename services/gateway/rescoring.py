@@ -7,21 +7,18 @@ the new job's keys when it is created, so the new job lives on when its source e
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import redis
 
-from services.gateway.submission import check_active_limit, check_job
-from shared.callbacks import check_callback, set_status_and_notify
+from services.gateway.submission import check_job, refused
+from shared.callbacks import check_callback
 from shared.config import Settings
 from shared.errors import Conflict
 from shared.planning import plan_chunks
-from shared.queues import enqueue_scoring
-from shared.schemas import ErrorInfo, JobCreate, JobStatus, RescoreRequest
-from shared.store import ACTIVE, Store
-
-log = logging.getLogger(__name__)
+from shared.queues import score_queue, stage_chunks
+from shared.schemas import JobCreate, JobStatus, RescoreRequest
+from shared.store import Store
 
 
 def rescore_spec(source: JobCreate, body: RescoreRequest) -> JobCreate:
@@ -63,25 +60,22 @@ def submit_rescore(
     check_job(spec, settings)
     if spec.callback_url is not None:
         check_callback(spec.callback_url, settings, tenant)
-    check_active_limit(store, settings, tenant)
     job_id = uuid.uuid4().hex
     chunks = plan_chunks(
         job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
     )
-    store.create_job(job_id, spec, chunks, tenant=tenant, source_job=source_id)
-    try:
-        for chunk in chunks:
-            enqueue_scoring(rq, chunk, settings)
-    except redis.RedisError as exc:
-        log.exception("enqueueing rescore job %s failed", job_id)
-        set_status_and_notify(
-            store,
-            rq,
-            settings,
-            job_id,
-            JobStatus.failed,
-            allowed_from=ACTIVE,
-            error=ErrorInfo(code="enqueue_failed", message=f"could not enqueue: {exc}"),
-        )
-        raise
+    # One atomic step, as for a new job: the limit, the copy of the source's draws, the record
+    # and every chunk on the score queue (no sampler is needed, so no live-model check).
+    admission = store.create_job(
+        job_id,
+        spec,
+        chunks,
+        tenant=tenant,
+        source_job=source_id,
+        max_active=settings.max_active_jobs_per_tenant,
+        enqueue=stage_chunks(score_queue(rq), chunks, settings),
+    )
+    error = refused(admission, settings)
+    if error is not None:
+        raise error
     return job_id

@@ -1,22 +1,29 @@
-"""Accepting a job: checks that need the configuration or live state, then plan, store, enqueue."""
+"""Accepting a job: checks that need the configuration or live state, then plan, store, enqueue.
+
+Cross-field and limit rules go in ``check_job`` (pure: the spec and the settings); rules that
+need live state go in the admission step (``shared.job_record.ADMIT_JOB``), which decides and
+writes atomically."""
 
 from __future__ import annotations
 
-import logging
+import functools
+import time
 import uuid
 
+import anyio.to_thread
 import redis
+from rq import Queue
 
 from shared.adaptive import check_adaptive, most_draws, rule_of
-from shared.callbacks import check_callback, set_status_and_notify
+from shared.async_store import AsyncStore
+from shared.callbacks import check_callback
 from shared.config import Settings
 from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
+from shared.job_record import Admission, Verdict
 from shared.planning import plan_chunks, plan_first_rounds
-from shared.queues import enqueue_sampling
-from shared.schemas import SCORERS_NEEDING_REFERENCE, ErrorInfo, JobCreate, JobStatus
-from shared.store import ACTIVE, Store
-
-log = logging.getLogger(__name__)
+from shared.queues import sample_queue, stage_chunks
+from shared.schemas import SCORERS_NEEDING_REFERENCE, ChunkTask, JobCreate
+from shared.store import Store
 
 
 def check_job(spec: JobCreate, settings: Settings) -> None:
@@ -65,60 +72,89 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
             )
 
 
-def check_active_limit(store: Store, settings: Settings, tenant: str) -> None:
-    """The tenant's queued and running jobs stay under the limit (429 with Retry-After)."""
-    active = store.active_jobs(tenant)
-    if active >= settings.max_active_jobs_per_tenant:
-        # A soft limit: two submissions racing past the check both get in.
-        raise TooManyRequests(
-            f"{active} jobs of this tenant are queued or running; the limit is "
-            f"{settings.max_active_jobs_per_tenant}; retry when one has finished",
-            retry_after_s=30,
-        )
+def refused(admission: Admission, settings: Settings) -> TooManyRequests | None:
+    """The 429 for an admission refused on the tenant's active-job limit (job or rescore)."""
+    if admission.verdict is not Verdict.quota:
+        return None
+    return TooManyRequests(
+        f"{admission.active} jobs of this tenant are queued or running; the limit is "
+        f"{settings.max_active_jobs_per_tenant}; retry when one has finished",
+        retry_after_s=30,
+    )
 
 
-def submit_job(
-    spec: JobCreate, *, store: Store, rq: redis.Redis, settings: Settings, tenant: str = ""
-) -> str:
-    """Validate against live state, store the job and its chunk plan, enqueue every chunk."""
-    check_job(spec, settings)
-    if spec.callback_url is not None:
-        check_callback(spec.callback_url, settings, tenant)
-    check_active_limit(store, settings, tenant)
-    served = {m.name for m in store.live_models(ttl_s=settings.worker_ttl_s)}
-    if spec.model not in served:
-        allowed = ", ".join(sorted(served)) or "none: start a sampler worker first"
-        raise NotFound(
-            f"model: no live sampler serves {spec.model!r}; served models: {allowed}",
-            param="model",
-        )
-    job_id = uuid.uuid4().hex
-    if spec.stopping is None:
-        chunks = plan_chunks(
-            job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
-        )
-    else:
-        chunks = plan_first_rounds(
+class Submitter:
+    """Accepts jobs for one gateway process: built once at start-up (``create_app``'s lifespan)
+    with the clients it needs, so a submit resolves one dependency, not five."""
+
+    def __init__(
+        self, settings: Settings, store: AsyncStore, sync_store: Store, rq: redis.Redis
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sync_store = sync_store
+        self.rq = rq
+        # RQ's Queue costs ~30 us to build: kept per model once a job for it was accepted (so
+        # only served models, not every name a client sends).
+        self._queues: dict[str, Queue] = {}
+
+    def plan(self, job_id: str, spec: JobCreate) -> list[ChunkTask]:
+        """Every chunk of a fixed-n job; an adaptive job's first rounds (later ones are planned
+        as earlier ones are scored, shared.adaptive)."""
+        settings = self.settings
+        if spec.stopping is None:
+            return plan_chunks(
+                job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
+            )
+        return plan_first_rounds(
             job_id,
             spec,
             rule_of(spec).first_end(),
             chunk_max_n=settings.chunk_max_n,
             chunk_draws=settings.chunk_draws,
         )
-    store.create_job(job_id, spec, chunks, tenant=tenant, chunk_max_n=settings.chunk_max_n)
-    try:
-        for chunk in chunks:
-            enqueue_sampling(rq, spec.model, chunk, settings)
-    except redis.RedisError as exc:
-        log.exception("enqueueing job %s failed", job_id)
-        set_status_and_notify(
-            store,
-            rq,
-            settings,
+
+    async def submit(self, spec: JobCreate, *, tenant: str) -> str:
+        """Check, plan, then admit and enqueue in one Redis round trip: the admission step
+        decides (quota, live model) and, if both pass, writes the job and enqueues its chunks,
+        atomically."""
+        settings = self.settings
+        check_job(spec, settings)
+        if spec.callback_url is not None:
+            # It resolves the host name (SSRF check): blocking, so off the event loop.
+            await anyio.to_thread.run_sync(check_callback, spec.callback_url, settings, tenant)
+        job_id = uuid.uuid4().hex
+        chunks = self.plan(job_id, spec)
+        queue = self._queues.get(spec.model)
+        if queue is None:
+            # Staging may read the server's version (sync I/O, once per connection): off the
+            # loop until a job for this model was accepted, which proves it was read.
+            queue = sample_queue(self.rq, spec.model)
+            enqueue = await anyio.to_thread.run_sync(stage_chunks, queue, chunks, settings)
+        else:
+            enqueue = stage_chunks(queue, chunks, settings)
+        admission = await self.store.create_job(
             job_id,
-            JobStatus.failed,
-            allowed_from=ACTIVE,
-            error=ErrorInfo(code="enqueue_failed", message=f"could not enqueue: {exc}"),
+            spec,
+            chunks,
+            tenant=tenant,
+            chunk_max_n=settings.chunk_max_n,
+            max_active=settings.max_active_jobs_per_tenant,
+            live_after=time.time() - settings.worker_ttl_s,
+            enqueue=enqueue,
         )
-        raise
-    return job_id
+        error = refused(admission, settings)
+        if error is not None:
+            raise error
+        if admission.verdict is Verdict.no_model:
+            # The refusal path only: list what is served, for the message.
+            models = await anyio.to_thread.run_sync(
+                functools.partial(self.sync_store.live_models, ttl_s=settings.worker_ttl_s)
+            )
+            allowed = ", ".join(m.name for m in models) or "none: start a sampler worker first"
+            raise NotFound(
+                f"model: no live sampler serves {spec.model!r}; served models: {allowed}",
+                param="model",
+            )
+        self._queues[spec.model] = queue
+        return job_id

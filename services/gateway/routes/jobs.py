@@ -7,10 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
-from services.gateway.deps import RqDep, SettingsDep, StoreDep, TenantDep
+from services.gateway.deps import (
+    AsyncStoreDep,
+    RqDep,
+    SettingsDep,
+    StoreDep,
+    SubmitterDep,
+    TenantDep,
+)
 from services.gateway.errors import ERROR_RESPONSES, ERROR_RESPONSES_JSON
 from services.gateway.rescoring import submit_rescore
-from services.gateway.submission import submit_job
 from shared.callbacks import set_status_and_notify
 from shared.errors import Conflict, NotFound
 from shared.job_listing import list_jobs
@@ -34,15 +40,10 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
 @router.post("", status_code=202, summary="Submit an evaluation job")
-def create_job(
-    body: JobCreate,
-    response: Response,
-    store: StoreDep,
-    rq: RqDep,
-    settings: SettingsDep,
-    tenant: TenantDep,
+async def create_job(
+    body: JobCreate, response: Response, submitter: SubmitterDep, tenant: TenantDep
 ) -> JobAccepted:
-    job_id = submit_job(body, store=store, rq=rq, settings=settings, tenant=tenant)
+    job_id = await submitter.submit(body, tenant=tenant)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     return JobAccepted(id=job_id, status=JobStatus.queued)
 
@@ -84,8 +85,8 @@ def get_jobs(
 
 
 @router.get("/{job_id}", summary="Status and progress of a job")
-def get_job(job_id: str, store: StoreDep, tenant: TenantDep) -> JobView:
-    return store.get_job(job_id, tenant=tenant).view()
+async def get_job(job_id: str, store: AsyncStoreDep, tenant: TenantDep) -> JobView:
+    return await store.job_view(job_id, tenant=tenant)
 
 
 @router.get(

@@ -1,0 +1,105 @@
+"""The gateway's hot paths on redis.asyncio: admit a job (and enqueue its chunks), read a job's
+view. One round trip each (docs/design/pipeline.md). Everything else, and every worker,
+uses the synchronous ``shared.store.Store``; both run the same script and read the same fields
+(``shared.job_record``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+from redis.connection import HiredisRespSerializer
+
+from shared import keys
+from shared.job_record import (
+    ADMIT_JOB,
+    VIEW_FIELDS,
+    Admission,
+    admit_args,
+    admit_keys,
+    parse_admission,
+    view_from_fields,
+)
+from shared.queues import Command
+from shared.schemas import ChunkTask, JobCreate, JobView
+
+AsyncRedis = redis.asyncio.Redis
+
+
+class _HiredisPacking:
+    """Packs commands with hiredis (C), as redis-py's synchronous client does when hiredis is
+    installed; its asyncio connections pack in Python, which was the largest single cost of a
+    submit (~100 arguments: the job record, the chunk plan, the RQ records)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return list(_PACKER.pack(*args))
+
+
+_PACKER = HiredisRespSerializer()
+
+
+def connect_async(url: str) -> AsyncRedis:
+    """An asyncio client for the store (decoded strings), bound to the loop that first uses it."""
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    pool = client.connection_pool
+    # Keep the URL's connection kind (TCP, TLS, unix socket); only the packing changes.
+    pool.connection_class = type(
+        f"Hiredis{pool.connection_class.__name__}", (_HiredisPacking, pool.connection_class), {}
+    )
+    return client
+
+
+class AsyncStore:
+    """Jobs in Redis, for the gateway's event loop; every key comes from ``shared.keys``."""
+
+    def __init__(self, client: AsyncRedis, *, retention_s: int) -> None:
+        self.r = client
+        self.retention_s = retention_s
+        self._admit = client.register_script(ADMIT_JOB)
+
+    async def create_job(
+        self,
+        job_id: str,
+        spec: JobCreate,
+        chunks: Sequence[ChunkTask],
+        *,
+        tenant: str,
+        max_active: int | None,
+        live_after: float | None,
+        chunk_max_n: int | None = None,
+        enqueue: Sequence[Command] = (),
+    ) -> Admission:
+        """``Store.create_job`` on this client: one EVALSHA (EVAL once per script load)."""
+        reply = await self._admit(
+            keys=admit_keys(job_id, spec.model, tenant),
+            args=admit_args(
+                job_id,
+                spec,
+                chunks,
+                tenant=tenant,
+                now=time.time(),
+                retention_s=self.retention_s,
+                max_active=max_active,
+                live_after=live_after,
+                chunk_max_n=chunk_max_n,
+                enqueue=enqueue,
+            ),
+        )
+        return parse_admission(reply)
+
+    async def job_view(self, job_id: str, *, tenant: str | None) -> JobView:
+        """What GET /v1/jobs/{id} returns: one HMGET of the record's small fields."""
+        raw = await self.r.hmget(keys.job(job_id), list(VIEW_FIELDS))
+        values = [None if v is None else str(v) for v in raw]
+        spec = None
+        if values[0] is not None and values[VIEW_FIELDS.index("model")] is None:
+            # A record written before the model had a field of its own: read the spec.
+            raw_spec = await self.r.hget(keys.job(job_id), "spec")
+            spec = JobCreate.model_validate_json(raw_spec) if raw_spec else None
+        return view_from_fields(job_id, values, tenant=tenant, spec=spec)
+
+    async def aclose(self) -> None:
+        await self.r.aclose()
