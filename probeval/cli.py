@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # name -> (module, one-line help). Order is the order of `probeval --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "bounds": ("probeval.commands.bounds", "bound scores you already have (JSON or .npy)"),
+    "compare": ("probeval.commands.compare", "compare two jobs (or score files) prompt by prompt"),
+    "plan": ("probeval.commands.plan", "draws per prompt a question needs, and their cost"),
     "gateway": ("probeval.commands.gateway", "run the HTTP gateway"),
     "worker": ("probeval.commands.worker", "run a sampler or scorer worker"),
     "up": ("probeval.commands.up", "run Redis, gateway, one sampler and one scorer"),

@@ -13,6 +13,7 @@ import argparse
 import types
 import typing
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -47,9 +48,23 @@ def _scalar_type(info: FieldInfo) -> tuple[type, list[Any]]:
         for item in extra:
             metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
         annotation = base
+    if isinstance(annotation, types.UnionType):
+        # ``X | None`` (default None): the flag takes an X; leaving it out means None.
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            annotation = args[0]
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, [_Choices(tuple(str(v) for v in typing.get_args(annotation)))]
     if isinstance(annotation, types.UnionType) or annotation not in (float, int, str):
         raise TypeError(f"no command-line form for a field of type {annotation!r}")
     return annotation, metadata
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """The values a Literal field allows (a constraint like pydantic's Ge/Le)."""
+
+    values: tuple[str, ...]
 
 
 def _interval(metadata: Iterable[Any]) -> str | None:
@@ -78,14 +93,22 @@ def _max_length(info: FieldInfo) -> int | None:
 
 def _allowed(field: str, info: FieldInfo) -> str:
     kind, metadata = _scalar_type(info)
+    for m in metadata:
+        if isinstance(m, _Choices):
+            return f"one of {', '.join(m.values)}"
     noun = {float: "a number", int: "an integer", str: "a string"}[kind]
     interval = _interval(metadata)
     return f"{noun} in {interval}" if interval else noun
 
 
-def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
-    """Add one flag per field of ``model`` (see the module docstring)."""
+def add_model_flags(
+    parser: argparse.ArgumentParser, model: type[BaseModel], *, exclude: Iterable[str] = ()
+) -> None:
+    """Add one flag per field of ``model`` but those in ``exclude`` (see the module docstring)."""
+    skip = set(exclude)
     for field, info in model.model_fields.items():
+        if field in skip:
+            continue
         kind, _ = _scalar_type(info)
         help_text = info.description or field
         if _is_list(info):
@@ -103,6 +126,15 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> 
                     else ""
                 ),
             )
+        elif info.is_required():
+            parser.add_argument(
+                flag_name(field, info),
+                dest=field,
+                type=kind,
+                required=True,
+                metavar=field[0].upper(),
+                help=f"{help_text} Required.",
+            )
         else:
             default = info.get_default(call_default_factory=True)
             parser.add_argument(
@@ -115,15 +147,20 @@ def add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> 
             )
 
 
-def model_from_flags(model: type[M], args: argparse.Namespace, prog: str) -> M:
-    """Validate the parsed flags with ``model``; a rejection is one ``UsageError`` line."""
+def model_from_flags(model: type[M], args: argparse.Namespace, prog: str, **fields: Any) -> M:
+    """Validate the parsed flags (and ``fields``, given directly) with ``model``; a rejection
+    is one ``UsageError`` line."""
     # A repeatable flag never given is left to the model's default (``--k`` defaults to
     # 1, 10 and 100, not to no values).
     values = {
         field: getattr(args, field)
         for field, info in model.model_fields.items()
-        if not (_is_list(info) and getattr(args, field) == [])
+        if field not in fields
+        and hasattr(args, field)
+        and not (_is_list(info) and getattr(args, field) == [])
+        and getattr(args, field) is not None
     }
+    values.update(fields)
     try:
         return model.model_validate(values)
     except ValidationError as exc:
