@@ -225,14 +225,27 @@ class StoppingSpec(_Strict):
     target: Literal["p_full", "mean", "survival"] = Field(
         description="p_full = P(score = 1), mean = E[score], survival = P(score > x)."
     )
-    x: float | None = Field(None, description="The x of target survival, in [0, 1).")
-    threshold: float | None = Field(
-        None, description="Stop once the sequence is wholly above or below it; in (0, 1)."
+    x: float | None = Field(
+        None, ge=0.0, lt=1.0, description="The x of target survival, in [0, 1); only with it."
     )
-    width: float | None = Field(None, description="Stop once upper - lower <= width; in (0, 1].")
-    min_n: int = Field(1, description="No stop before this many draws; 1..max_n.")
-    max_n: int = Field(description="Most draws per prompt; takes the place of sampling.n.")
-    round: int = Field(64, description="Draws per round (the first round is max(min_n, round)).")
+    threshold: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Stop once the sequence is wholly above or below it; in (0, 1).",
+    )
+    width: float | None = Field(
+        None, gt=0.0, le=1.0, description="Stop once upper - lower <= width; in (0, 1]."
+    )
+    min_n: int = Field(1, ge=1, description="No stop before this many draws; 1..max_n.")
+    max_n: int = Field(
+        ge=1,
+        description="Most draws per prompt (at most the server's max_n); takes the place of "
+        "sampling.n.",
+    )
+    round: int = Field(
+        64, ge=1, description="Draws per round, 1..max_n (the first round is max(min_n, round))."
+    )
 
 
 class AnytimeBounds(BaseModel):

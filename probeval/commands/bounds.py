@@ -174,10 +174,11 @@ def run_sequential(args: argparse.Namespace) -> int:
     try:
         spec = StoppingSpec.model_validate(fields)
     except ValidationError as exc:
-        field = str(exc.errors()[0]["loc"][0])
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "target"
         raise UsageError(
-            f"{PROG}: {_FLAGS.get(field, field)} {exc.errors()[0]['msg']}, got "
-            f"{fields.get(field)!r}"
+            f"{PROG}: {_FLAGS.get(field, field)}: {error['msg'][0].lower()}{error['msg'][1:]}, "
+            f"got {fields.get(field)!r}"
         ) from None
     try:
         response = stop_rows(scores, spec, options)

@@ -65,17 +65,19 @@ def test_width_rule_on_the_mean(tmp_path: Path, capsys: pytest.CaptureFixture[st
 BAD = [
     (["--target", "p_full"], "--threshold: give exactly one of threshold and width"),
     (["--target", "p_full", "--threshold", "0.1", "--width", "0.1"], "exactly one"),
-    (["--target", "median", "--threshold", "0.1"], "--target Input should be"),
+    (["--target", "median", "--threshold", "0.1"], "--target: input should be 'p_full'"),
     (["--threshold", "0.1"], "--sequential needs --target"),
     (["--target", "survival", "--threshold", "0.1"], "--x: target 'survival' needs x"),
     (["--target", "p_full", "--x", "0.5", "--threshold", "0.1"], "--x: x is only for"),
-    (["--target", "p_full", "--threshold", "1.5"], "--threshold: 1.5 is not allowed"),
+    (["--target", "p_full", "--threshold", "1.5"], "--threshold: input should be less than 1, got 1.5"),
     (["--target", "p_full", "--threshold", "0.1", "--threshold", "0.2"], "give it once"),
-    (["--target", "mean", "--width", "0"], "--width: 0.0 is not allowed"),
-    (["--target", "mean", "--width", "0.1", "--min-n", "0"], "--min-n: 0 is not allowed"),
-    (["--target", "mean", "--width", "0.1", "--max-n", "0"], "--max-n: 0 is not allowed"),
-    (["--target", "mean", "--width", "0.1", "--round", "0"], "--round: 0 is not allowed"),
+    (["--target", "mean", "--width", "0"], "--width: input should be greater than 0, got 0.0"),
+    (["--target", "mean", "--width", "0.1", "--min-n", "0"], "--min-n: input should be greater than or equal to 1"),
+    (["--target", "mean", "--width", "0.1", "--max-n", "0"], "--max-n: input should be greater than or equal to 1"),
+    (["--target", "mean", "--width", "0.1", "--round", "0"], "--round: input should be greater than or equal to 1"),
     (["--target", "mean", "--width", "0.1", "--alpha", "0.7"], "--alpha must be a number in"),
+    (["--target", "mean", "--width", "0.1", "--min-n", "50"], "--min-n: 50 is not allowed"),
+    (["--target", "mean", "--width", "0.1", "--round", "4"], "--round: 4 is not allowed"),
 ]  # fmt: skip
 
 
