@@ -26,7 +26,7 @@ from shared.callbacks import (
 )
 from shared.errors import InvalidInput, NotFound
 from shared.schemas import CallbackDelivery
-from workers import runtime
+from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ def _last_attempt() -> bool:
     return job is None or not job.retries_left
 
 
-def deliver_callback(job_id: str) -> dict[str, Any]:
-    rt = runtime.current()
+def deliver_callback(rt: Runtime, job_id: str) -> dict[str, Any]:
     store = rt.store
     try:
         job = store.get_job(job_id)

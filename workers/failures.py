@@ -11,7 +11,7 @@ from shared.callbacks import set_status_and_notify
 from shared.queues import CHUNK_RETRIES
 from shared.schemas import ErrorInfo, JobStatus
 from shared.store import ACTIVE
-from workers import runtime
+from workers.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def chunk_failed(job: Job, connection: Any, exc_type: type, exc: BaseException, 
         )[:2000],
         param=None,
     )
-    rt = runtime.current()
+    rt = runtime_of(job)
     set_status_and_notify(
         rt.store, rt.rq, rt.settings, job_id, JobStatus.failed, allowed_from=ACTIVE, error=error
     )

@@ -43,10 +43,10 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import BaseDeathPenalty
 
 from shared import keys
-from shared.config import Settings
 from shared.queues import callback_queue, sample_queue, score_queue
 from workers.availability import Availability
 from workers.failures import ChunkDeferred
+from workers.runtime import Runtime, RuntimeJob
 
 log = logging.getLogger(__name__)
 
@@ -134,15 +134,22 @@ def registered_models(conn: redis.Redis) -> list[str]:
 
 
 def clean_abandoned(
-    conn: redis.Redis, queues: Sequence[Queue], worker: ChunkWorker | None, lease_s: float
+    conn: redis.Redis,
+    queues: Sequence[Queue],
+    worker: ChunkWorker | None,
+    lease_s: float,
+    job_class: type[Job],
 ) -> None:
     """RQ's abandoned-job handling for ``queues``, one cleaner per queue at a time (RQ's
-    maintenance-lock key, with a lease that expires if its holder dies)."""
+    maintenance-lock key, with a lease that expires if its holder dies). Jobs are built as
+    ``job_class`` so that the failure callback finds the worker's runtime."""
     for queue in queues:
         if not conn.set(queue.registry_cleaning_key, 1, nx=True, ex=max(1, math.ceil(lease_s))):
             continue
         try:
-            StartedJobRegistry(queue=queue, death_penalty_class=_NoDeathPenalty).cleanup()
+            StartedJobRegistry(
+                queue=queue, job_class=job_class, death_penalty_class=_NoDeathPenalty
+            ).cleanup()
             if worker is not None:
                 queue.intermediate_queue.cleanup(worker, queue)
         finally:
@@ -152,10 +159,11 @@ def clean_abandoned(
 class Watchdog(threading.Thread):
     """Heartbeats the running chunk and cleans abandoned chunks of every probeval queue."""
 
-    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
+    def __init__(self, rt: Runtime) -> None:
         super().__init__(name="probeval-watchdog", daemon=True)
-        self.conn = conn
-        self.interval_s = settings.abandon_after_s / 4
+        self.conn = rt.rq
+        self.job_class = RuntimeJob.bound_to(rt)
+        self.interval_s = rt.settings.abandon_after_s / 4
         self.worker: ChunkWorker | None = None
         self.stopped = threading.Event()
 
@@ -165,7 +173,7 @@ class Watchdog(threading.Thread):
             for execution in list(worker.executions.values()):
                 worker.maintain_heartbeats(execution.job, execution)
         queues = probeval_queues(self.conn, registered_models(self.conn))
-        clean_abandoned(self.conn, queues, worker, self.interval_s)
+        clean_abandoned(self.conn, queues, worker, self.interval_s, self.job_class)
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
@@ -181,8 +189,7 @@ class Watchdog(threading.Thread):
 def serve(
     make_worker: Callable[[str], ChunkWorker],
     name: str,
-    settings: Settings,
-    conn: redis.Redis,
+    rt: Runtime,
     *,
     burst: bool = False,
     with_scheduler: bool = False,
@@ -191,7 +198,8 @@ def serve(
     with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason.
 
     Returns why the worker stopped itself (``ChunkWorker.fatal``), or ``None``."""
-    watchdog = Watchdog(conn, settings)
+    settings = rt.settings
+    watchdog = Watchdog(rt)
     watchdog.start()
     delay = 1.0
     restarts = 0
@@ -229,20 +237,22 @@ def serve(
 
 def chunk_worker(
     queues: Sequence[Queue],
-    conn: redis.Redis,
-    settings: Settings,
+    rt: Runtime,
     *,
     availability: Availability | None = None,
 ) -> Callable[[str], ChunkWorker]:
-    """A factory of ``ChunkWorker``s on ``queues`` (``serve`` makes a new one per restart)."""
+    """A factory of ``ChunkWorker``s on ``queues`` running their chunks with ``rt`` (``serve``
+    makes a new one per restart)."""
+    job_class = RuntimeJob.bound_to(rt)
 
     def make(name: str) -> ChunkWorker:
         return ChunkWorker(
             list(queues),
-            connection=conn,
+            connection=rt.rq,
             serializer=JSONSerializer,
+            job_class=job_class,
             name=name,
-            abandon_after_s=settings.abandon_after_s,
+            abandon_after_s=rt.settings.abandon_after_s,
             availability=availability,
         )
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from shared import keys
 from shared.config import Settings
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, install_runtime
+from tests.fixtures.pipeline import drain, worker_runtime
 
 RETENTION_S = 4321
 BODY = {
@@ -44,9 +44,9 @@ def assert_all_expire(r: redis.Redis, job_id: str, *, at_least: int) -> None:
 def test_every_key_of_a_succeeded_job_expires(
     client: TestClient, settings: Settings, redis_client: redis.Redis
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = client.post("/v1/jobs", json=BODY).json()["id"]
-    drain(settings, "tiny")
+    drain(rt)
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
     # record, chunk plan, scored-chunks set, texts and scores per prompt, greedy, results
     assert_all_expire(redis_client, job_id, at_least=9)
@@ -55,18 +55,18 @@ def test_every_key_of_a_succeeded_job_expires(
 def test_every_key_of_a_cancelled_job_expires(
     client: TestClient, settings: Settings, redis_client: redis.Redis
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = client.post("/v1/jobs", json=BODY).json()["id"]
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
-    drain(settings, "tiny")
+    drain(rt)
     assert_all_expire(redis_client, job_id, at_least=2)
 
 
 def test_every_key_of_a_failed_job_expires(
     client: TestClient, settings: Settings, redis_client: redis.Redis
 ) -> None:
-    install_runtime(settings, FakeEngine(max_prompt_chars=5), "tiny")  # every prompt too long
+    rt = worker_runtime(settings, FakeEngine(max_prompt_chars=5), "tiny")  # every prompt too long
     job_id = client.post("/v1/jobs", json=BODY).json()["id"]
-    drain(settings, "tiny")
+    drain(rt)
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "failed"
     assert_all_expire(redis_client, job_id, at_least=2)

@@ -78,9 +78,8 @@ def run_sampler(
     from workers.sampler.engine import VllmEngine
 
     model = name or os.path.basename(os.path.normpath(model_path))
-    rt = runtime.build(settings)
     log.info("loading model %s from %s", model, model_path)
-    _serve_model(rt, model, VllmEngine(model_path, settings), None, burst=burst)
+    _serve_model(settings, model, VllmEngine(model_path, settings), None, burst=burst)
 
 
 def run_endpoint_sampler(
@@ -99,10 +98,9 @@ def run_endpoint_sampler(
         raise SamplerExit(str(exc)) from exc
     if reason is not None:
         raise SamplerExit(f"{reason}; start the endpoint first or fix --endpoint/--served-model")
-    rt = runtime.build(settings)
     try:
         _serve_model(
-            rt,
+            settings,
             name or config.served_model,
             engine,
             Availability(engine.check, up=True),
@@ -113,17 +111,15 @@ def run_endpoint_sampler(
 
 
 def _serve_model(
-    rt: runtime.Runtime,
+    settings: Settings,
     model: str,
     engine: GenerationEngine,
     availability: Availability | None,
     *,
     burst: bool,
 ) -> None:
-    rt.engine = engine
-    rt.model = model
-    runtime.install(rt)
-    settings = rt.settings
+    # Built once, here: every chunk this process runs gets this runtime (workers/runtime.py).
+    rt = runtime.build(settings, engine=engine, model=model)
 
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     heartbeat = Heartbeat(rt, model, worker_id, engine.description, availability)
@@ -135,10 +131,9 @@ def _serve_model(
     # without reloading the engine.
     try:
         fatal = serve(
-            chunk_worker([sample_queue(rt.rq, model)], rt.rq, settings, availability=availability),
+            chunk_worker([sample_queue(rt.rq, model)], rt, availability=availability),
             worker_id,
-            settings,
-            rt.rq,
+            rt,
             burst=burst,
         )
     finally:

@@ -12,7 +12,7 @@ from shared.metrics import record_generated
 from shared.queues import enqueue_scoring
 from shared.schemas import ChunkTask, ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE
-from workers import runtime
+from workers.runtime import Runtime
 from workers.sampler.generation import GenerationRequest, PromptTooLong
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,8 @@ def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
     return requests
 
 
-def sample_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     task = ChunkTask.model_validate(payload)
-    rt = runtime.current()
     if rt.engine is None:
         raise RuntimeError("sample_chunk runs only in a sampler worker (no engine loaded)")
     try:

@@ -12,13 +12,12 @@ from shared.metrics import record_scored
 from shared.results import build_results
 from shared.schemas import ChunkTask, GreedyResult, JobStatus
 from shared.store import ACTIVE, JobRecord
-from workers import runtime
+from workers.runtime import Runtime
 from workers.scorer.scoring import make_scorer
 
 
-def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     task = ChunkTask.model_validate(payload)
-    rt = runtime.current()
     store = rt.store
     try:
         job = store.get_job(task.job_id)

@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.schemas import BoundsOptions
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, install_runtime, register_model
+from tests.fixtures.pipeline import drain, register_model, worker_runtime
 from workers.scorer.scoring import contains
 
 A = {"Authorization": "Bearer key-of-a"}
@@ -127,9 +127,8 @@ def test_list_drops_expired_records_from_the_index(
 
 
 def run_job(c: TestClient, settings: Settings, **kw: Any) -> str:
-    install_runtime(settings, FakeEngine(seed=3), "tiny")
     job_id = submit(c, **kw)
-    drain(settings, "tiny")
+    drain(worker_runtime(settings, FakeEngine(seed=3), "tiny"))
     assert c.get(f"/v1/jobs/{job_id}", headers=A).json()["status"] == "succeeded"
     return job_id
 
@@ -208,7 +207,7 @@ def test_rescore_scores_the_stored_draws_again_without_sampling(
     assert resp.headers["location"] == f"/v1/jobs/{new}"
     # Only the score queue has work: nothing to sample.
     assert redis_client.llen(keys.rq_queue_list(keys.sample_queue("tiny"))) == 0
-    drain(settings, "tiny")
+    drain(worker_runtime(settings, FakeEngine(seed=3), "tiny"))
     view = c.get(f"/v1/jobs/{new}", headers=A).json()
     assert view["status"] == "succeeded" and view["source_job"] == source
     assert redis_client.hgetall(keys.METRICS_DRAWS_GENERATED) == generated

@@ -15,7 +15,7 @@ from shared.results import full_score_bounds
 from shared.schemas import BoundsOptions, ChunkTask
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, install_runtime
+from tests.fixtures.pipeline import drain, worker_runtime
 from workers.sampler.tasks import sample_chunk
 from workers.scorer.tasks import score_chunk
 
@@ -42,10 +42,10 @@ def submit(client: TestClient, **overrides: Any) -> str:
 def test_job_runs_to_success_with_exact_draws(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client)
     assert client.get(f"/v1/jobs/{job_id}/results").status_code == 409
-    drain(settings, "tiny")
+    drain(rt)
 
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "succeeded", view
@@ -83,17 +83,17 @@ def test_job_runs_to_success_with_exact_draws(
 def test_a_chunk_that_runs_twice_duplicates_nothing(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    rt = install_runtime(settings, FakeEngine(seed=1), "tiny")
+    rt = worker_runtime(settings, FakeEngine(seed=1), "tiny")
     job_id = submit(client, greedy=False)
     chunk = store.chunk_plan(job_id)[0]
     payload = chunk.model_dump(mode="json")
-    sample_chunk(payload)
+    sample_chunk(rt, payload)
     first_texts = store.texts(job_id, 0, list(range(chunk.slices[0].count)))
-    sample_chunk(payload)  # a retry, or a worker that died after writing
-    score_chunk(payload)
-    score_chunk(payload)
+    sample_chunk(rt, payload)  # a retry, or a worker that died after writing
+    score_chunk(rt, payload)
+    score_chunk(rt, payload)
     assert store.texts(job_id, 0, list(range(chunk.slices[0].count))) == first_texts
-    drain(settings, "tiny")
+    drain(rt)
     view = store.get_job(job_id)
     assert view.status.value == "succeeded"
     assert view.samples_done == 300
@@ -106,24 +106,24 @@ def test_a_chunk_that_runs_twice_duplicates_nothing(
 def test_seeded_jobs_draw_the_same_samples(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     a = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})
     b = submit(client, sampling={"n": 100, "max_tokens": 4, "seed": 7})
-    drain(settings, "tiny")
+    drain(rt)
     assert store.texts(a, 1, list(range(100))) == store.texts(b, 1, list(range(100)))
 
 
 def test_cancel_keeps_what_was_drawn_and_marks_results_partial(
     client: TestClient, settings: Settings, store: Store, redis_client: redis.Redis
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client, greedy=False)
     first = store.chunk_plan(job_id)[0]
-    sample_chunk(first.model_dump(mode="json"))
-    score_chunk(first.model_dump(mode="json"))
+    sample_chunk(rt, first.model_dump(mode="json"))
+    score_chunk(rt, first.model_dump(mode="json"))
     resp = client.delete(f"/v1/jobs/{job_id}")
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
-    drain(settings, "tiny")  # the remaining chunks start no generation
+    drain(rt)  # the remaining chunks start no generation
     assert store.get_job(job_id).status.value == "cancelled"
     results = client.get(f"/v1/jobs/{job_id}/results").json()
     assert results["partial"] is True and results["status"] == "cancelled"
@@ -135,13 +135,13 @@ def test_cancel_keeps_what_was_drawn_and_marks_results_partial(
 def test_prompt_too_long_fails_the_job_with_a_readable_error(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(max_prompt_chars=20), "tiny")
+    rt = worker_runtime(settings, FakeEngine(max_prompt_chars=20), "tiny")
     prompts = [
         {"id": "short", "prompt": "x", "reference": "r"},
         {"id": "long", "prompt": "x" * 50, "reference": "r"},
     ]
     job_id = submit(client, prompts=prompts, greedy=False)
-    drain(settings, "tiny")
+    drain(rt)
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "failed"
     assert "too long" in view["error"]["message"]
@@ -155,9 +155,9 @@ def test_a_chunk_that_keeps_raising_fails_the_job_after_retries(
         def generate(self, requests: Any) -> Any:
             raise RuntimeError("engine exploded")
 
-    install_runtime(settings, Broken(), "tiny")
+    rt = worker_runtime(settings, Broken(), "tiny")
     job_id = submit(client)
-    drain(settings, "tiny")
+    drain(rt)
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "failed"
     assert "engine exploded" in view["error"]["message"]
