@@ -1,7 +1,10 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
 SHELL := /bin/bash
 VENV := .venv
-BIN := $(VENV)/bin
+BIN ?= $(VENV)/bin
+# The code the checks cover (tests/bench/examples/scripts are linted too, typed loosely).
+PACKAGES := shared services workers probeval
+LINTED := $(PACKAGES) tests bench examples scripts
 
 .PHONY: setup demo up test test-fast lint typecheck check clean
 
@@ -20,11 +23,11 @@ test-fast: setup
 	@$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
-	@$(BIN)/ruff check shared services workers probeval tests bench examples scripts
-	@$(BIN)/ruff format --check shared services workers probeval tests bench examples scripts
+	@$(BIN)/ruff check $(LINTED)
+	@$(BIN)/ruff format --check $(LINTED)
 
 typecheck: setup
-	@$(BIN)/mypy shared services
+	@$(BIN)/mypy $(PACKAGES)
 
 check: lint typecheck test
 

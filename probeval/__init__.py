@@ -1,0 +1,1 @@
+"""probeval: evaluate LLMs by their output distribution (CLI, local stack, demo)."""

@@ -1,0 +1,1 @@
+"""The HTTP side: services never import worker code."""

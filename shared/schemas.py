@@ -454,6 +454,8 @@ class RescoreRequest(_Strict):
 
 
 class JobStatus(StrEnum):
+    """Where a job is in its life: queued -> running -> succeeded | failed | cancelled."""
+
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
@@ -474,10 +476,14 @@ class ErrorInfo(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx response."""
+
     error: ErrorInfo
 
 
 class Progress(BaseModel):
+    """How many of a job's draws are generated and scored."""
+
     samples_done: int = Field(description="Draws generated and scored so far.")
     samples_total: int = Field(
         description="Draws the job asks for (prompts x n); for an adaptive job, the draws "
@@ -493,6 +499,8 @@ class AdaptiveProgress(BaseModel):
 
 
 class JobAccepted(BaseModel):
+    """POST /v1/jobs: the new job's id and status."""
+
     id: str
     status: JobStatus
 
@@ -554,6 +562,8 @@ class JobList(BaseModel):
 
 
 class GreedyResult(BaseModel):
+    """The temperature-0 generation of a prompt and its score."""
+
     text: str
     score: float
 
@@ -569,6 +579,8 @@ class FullScoreBounds(BaseModel):
 
 
 class PromptResult(BaseModel):
+    """The results of one prompt: its draws' bounds and greedy result."""
+
     id: str
     n: int
     greedy: GreedyResult | None
@@ -585,6 +597,8 @@ class PromptResult(BaseModel):
 
 
 class ResultsSummary(BaseModel):
+    """Figures over all prompts of a job."""
+
     prompts: int
     mean_of_means: float | None = Field(
         description="Mean over prompts of the per-prompt sample mean (null without prompts)."
@@ -655,23 +669,31 @@ class JobResults(BaseModel):
 
 
 class Sample(BaseModel):
+    """One stored draw: its index in sampling order, text and score."""
+
     index: int
     text: str
     score: float | None
 
 
 class SamplesPage(BaseModel):
+    """GET /v1/jobs/{id}/samples: one page of a prompt's draws."""
+
     samples: list[Sample]
     total: int
 
 
 class ModelInfo(BaseModel):
+    """A model served by live sampler workers."""
+
     name: str
     engine: str
     workers: int
 
 
 class ModelList(BaseModel):
+    """GET /v1/models."""
+
     models: list[ModelInfo]
 
 

@@ -17,3 +17,12 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_the_static_checks_before_the_tests() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert ci.index("lint typecheck") < ci.index('make "$@" test')
+    assert "ruff check $(LINTED)" in makefile and "ruff format --check $(LINTED)" in makefile
+    assert "mypy $(PACKAGES)" in makefile
+    assert "PACKAGES := shared services workers probeval" in makefile

@@ -1,0 +1,1 @@
+"""RQ worker processes: the sampler (owns the engine) and the scorer (CPU only)."""

@@ -120,7 +120,7 @@ class ChunkWorker(SimpleWorker):
 
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_requested = True
-        super().request_stop(signum, frame)
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # RQ leaves it untyped
 
 
 def probeval_queues(conn: redis.Redis, models: Sequence[str]) -> list[Queue]:

@@ -1,0 +1,1 @@
+"""The FastAPI gateway: `main.create_app` builds it."""

@@ -1,0 +1,1 @@
+"""The scorer worker: scores draws, then computes a finished job's results."""
