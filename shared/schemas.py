@@ -527,6 +527,8 @@ class JobView(BaseModel):
 
 
 class CallbackDelivery(StrEnum):
+    """Where a job's webhook delivery stands."""
+
     none = "none"  # the job has not ended yet
     pending = "pending"
     delivered = "delivered"

@@ -71,7 +71,7 @@ def round_spans(task: ChunkTask) -> dict[int, tuple[int, int]]:
     return spans
 
 
-def finalize(rt: runtime.Runtime, job: JobRecord) -> None:
+def finalize(rt: Runtime, job: JobRecord) -> None:
     """Compute and store the results, then mark the job succeeded.
 
     Idempotent: two scorers that finish the last chunks at once compute the same results from

@@ -21,6 +21,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["exports"], responses=ERROR_RESPONSE
 
 
 class ParquetTable(StrEnum):
+    """The tables GET /v1/jobs/{id}/export.parquet can return."""
+
     draws = "draws"
     results = "results"
 
