@@ -1,0 +1,129 @@
+"""Every Lua script of the store, run directly against the real test Redis (no worker, no
+vLLM). A guard lists the scripts in the code, so a new script without a test here fails."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared import keys
+from shared.planning import plan_chunks
+from shared.schemas import ErrorInfo, JobCreate, JobStatus
+from shared.store import ACTIVE, Store
+
+ROOT = Path(__file__).resolve().parents[2]
+# module:constant of each Lua script, and the tests below that run it.
+TESTED_SCRIPTS = {
+    "shared/store.py:_SAVE_NEW_FIELDS": "test_save_new_fields_*",
+    "shared/store.py:_SET_STATUS": "test_set_status_*",
+}
+
+
+def lua_scripts() -> set[str]:
+    """Module-level string constants holding Lua (``redis.call``) in the service code."""
+    found = set()
+    for package in ("shared", "services", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.parse(path.read_text()).body:
+                if (
+                    isinstance(node, ast.Assign)
+                    and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str)
+                    and "redis.call(" in node.value.value
+                ):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            found.add(f"{path.relative_to(ROOT)}:{target.id}")
+    return found
+
+
+def test_every_lua_script_has_a_direct_test_here() -> None:
+    assert lua_scripts() == set(TESTED_SCRIPTS)
+
+
+def new_job(store: Store, job_id: str = "j1", tenant: str = "team-a") -> JobCreate:
+    spec = JobCreate.model_validate(
+        {
+            "model": "tiny",
+            "prompts": [{"id": "p", "prompt": "q", "reference": "r"}],
+            "sampling": {"n": 4},
+        }
+    )
+    store.create_job(job_id, spec, plan_chunks(job_id, spec, chunk_max_n=4, chunk_draws=4),
+                     tenant=tenant)  # fmt: skip
+    return spec
+
+
+# ---- _SAVE_NEW_FIELDS: HSETNX per index, progress counted once per new index ----------------
+
+
+def test_save_new_fields_first_write_wins_and_counts_each_index_once(
+    store: Store, redis_client: redis.Redis
+) -> None:
+    new_job(store)
+    assert store.save_texts("j1", 0, {0: "a", 1: "b"}) == 2
+    assert store.save_texts("j1", 0, {1: "CHANGED", 2: "c"}) == 1  # index 1 kept, 2 new
+    assert store.texts("j1", 0, [0, 1, 2, 3]) == ["a", "b", "c", None]
+    assert int(redis_client.hget(keys.job("j1"), "samples_generated")) == 3
+    assert store.save_scores("j1", 0, {0: 0.5, 1: 1.0}) == 2
+    assert store.save_scores("j1", 0, {0: 0.0}) == 0
+    assert store.all_scores("j1", 0) == {0: 0.5, 1: 1.0}
+    assert int(redis_client.hget(keys.job("j1"), "samples_done")) == 2
+
+
+def test_save_new_fields_sets_the_retention_ttl(store: Store, redis_client: redis.Redis) -> None:
+    new_job(store)
+    store.save_texts("j1", 0, {0: "a"})
+    assert 0 < redis_client.ttl(keys.job_texts("j1", 0)) <= store.retention_s
+
+
+def test_save_new_fields_of_a_deleted_job_creates_no_counter(
+    store: Store, redis_client: redis.Redis
+) -> None:
+    # A chunk finishing after its job was purged must not resurrect the job record.
+    assert store.save_texts("gone", 0, {0: "a"}) == 1
+    assert not redis_client.exists(keys.job("gone"))
+
+
+# ---- _SET_STATUS: compare-and-set, error, leaving the tenant's active set -------------------
+
+
+def test_set_status_moves_only_from_the_allowed_statuses(store: Store) -> None:
+    new_job(store)
+    assert store.set_status("j1", JobStatus.running, allowed_from=[JobStatus.queued]) == (
+        JobStatus.queued
+    )
+    assert store.set_status("j1", JobStatus.running, allowed_from=[JobStatus.queued]) is None
+    assert store.get_status("j1") == JobStatus.running
+    assert store.set_status("j1", JobStatus.succeeded, allowed_from=ACTIVE) == JobStatus.running
+    assert store.set_status("j1", JobStatus.failed, allowed_from=ACTIVE) is None
+    assert store.get_status("j1") == JobStatus.succeeded
+
+
+def test_set_status_of_a_missing_job_changes_nothing(
+    store: Store, redis_client: redis.Redis
+) -> None:
+    assert store.set_status("nope", JobStatus.failed, allowed_from=ACTIVE) is None
+    assert not redis_client.exists(keys.job("nope"))
+
+
+def test_set_status_stores_the_error_with_the_status(store: Store) -> None:
+    new_job(store)
+    error = ErrorInfo(code="chunk_failed", message="chunk 0 failed 3 times", param=None)
+    store.set_status("j1", JobStatus.failed, allowed_from=ACTIVE, error=error)
+    job = store.get_job("j1")
+    assert job.status == JobStatus.failed and job.error == error
+
+
+@pytest.mark.parametrize("final", [JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled])
+def test_set_status_terminal_leaves_the_tenants_active_jobs(store: Store, final: JobStatus) -> None:
+    new_job(store, "j1")
+    new_job(store, "j2")
+    assert store.active_jobs("team-a") == 2
+    store.set_status("j1", JobStatus.running, allowed_from=ACTIVE)
+    assert store.active_jobs("team-a") == 2  # running is still active
+    store.set_status("j1", final, allowed_from=ACTIVE)
+    assert store.active_jobs("team-a") == 1
