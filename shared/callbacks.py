@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import redis
@@ -157,7 +158,7 @@ def set_status_and_notify(
     job_id: str,
     new: JobStatus,
     *,
-    allowed_from: tuple[JobStatus, ...] | list[JobStatus],
+    allowed_from: Iterable[JobStatus],
     error: ErrorInfo | None = None,
 ) -> JobStatus | None:
     """``Store.set_status``, and when the job has just ended, queue its webhook. Only the

@@ -23,6 +23,20 @@ def rq_queue_list(queue_name: str) -> str:
     return f"{RQ_QUEUE_LIST_PREFIX}{queue_name}"
 
 
+CHUNK_STAGES = ("sample", "score")
+
+
+def rq_chunk_id(job_id: str, chunk_id: int, stage: str) -> str:
+    """The RQ job id of one stage (``sample`` or ``score``) of a chunk: one id per (job, chunk,
+    stage), so a duplicate enqueue replaces, never adds, work. RQ keys its records by it."""
+    return f"{job_id}-{chunk_id}-{stage}"
+
+
+def rq_callback_id(job_id: str) -> str:
+    """The RQ job id of a job's webhook delivery (one per job)."""
+    return f"{job_id}-callback"
+
+
 # Jobs
 JOBS_INDEX = f"{PREFIX}:jobs"  # sorted set: job id -> created_at
 

@@ -32,7 +32,7 @@ from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys
-from shared.schemas import JobStatus
+from shared.schemas import TERMINAL_STATUSES, JobStatus
 
 __all__ = [
     "RedisStateCollector",
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # A client or a pipeline: with a pipeline the increments join the caller's transaction.
 RedisLike = redis.Redis | redis.client.Pipeline
 
-_TERMINAL = {s.value for s in JobStatus if s.terminal}
+_TERMINAL = TERMINAL_STATUSES
 
 
 Status = JobStatus | str | bytes | None

@@ -73,7 +73,7 @@ def enqueue_callback(conn: redis.Redis, job_id: str, settings: Settings) -> None
         timeout=max(30, int(settings.callback_timeout_s * 3)),
         result_ttl=600,
         failure_ttl=settings.retention_s,
-        job_id=f"{job_id}-callback",
+        job_id=keys.rq_callback_id(job_id),
         retry=Retry(max=len(waits), interval=waits),
         description=f"webhook of job {job_id}",
     )
@@ -86,8 +86,7 @@ def _chunk_job(func: str, task: ChunkTask, settings: Settings, suffix: str) -> E
         timeout=settings.job_timeout_s,
         result_ttl=600,
         failure_ttl=settings.retention_s,
-        # One RQ id per (job, chunk, stage): a duplicate enqueue replaces, never adds, work.
-        job_id=f"{task.job_id}-{task.chunk_id}-{suffix}",
+        job_id=keys.rq_chunk_id(task.job_id, task.chunk_id, suffix),
         # No retry interval: intervals need an RQ scheduler process, immediate requeue does not.
         retry=Retry(max=CHUNK_RETRIES),
         on_failure=Callback(FAILURE_CALLBACK),
@@ -124,7 +123,7 @@ def enqueue_scoring(conn: redis.Redis, task: ChunkTask, settings: Settings) -> N
 
 def chunk_job_ids(job_id: str, chunk_ids: list[int]) -> list[str]:
     """The RQ ids of every stage of the given chunks (see ``_enqueue``)."""
-    return [f"{job_id}-{c}-{stage}" for c in chunk_ids for stage in ("sample", "score")]
+    return [keys.rq_chunk_id(job_id, c, stage) for c in chunk_ids for stage in keys.CHUNK_STAGES]
 
 
 def drop_chunks(conn: redis.Redis, job_id: str, chunk_ids: list[int], *, delete: bool) -> int:

@@ -14,6 +14,7 @@ from functools import partial
 from shared.schemas import JobCreate, JobResults, PromptResult
 from shared.stats import dkw_epsilon
 from shared.stats.sequential import uniform_dkw_epsilon
+from shared.verdicts import prompt_verdict
 
 # Colours chosen to stay distinguishable for the common forms of colour blindness.
 _BLUE, _ORANGE, _GREY, _RED = "#1f77b4", "#e66100", "#888888", "#b2182b"
@@ -60,26 +61,6 @@ def _cells(p: PromptResult) -> _Cells:
         sd_upper=b.std.upper,
         ed_upper=b.ed.upper,
     )
-
-
-def verdict(prompt: PromptResult) -> str:
-    """One line a reader can act on, from the bounds alone."""
-    if prompt.sequential is not None:
-        q = prompt.sequential
-        return f"stopped at n = {q.n_used}: {q.decision} ({q.reason}); {q.target} in [{_fmt(q.lower)}, {_fmt(q.upper)}]"
-    b = prompt.bounds
-    greedy = prompt.greedy.score if prompt.greedy is not None else None
-    if prompt.full_score is None or b is None:
-        raise ValueError(f"prompt {prompt.id} has no fixed-n bounds")
-    if prompt.full_score.lower > 0:
-        if greedy == 0.0:
-            return "leaks under sampling although greedy decoding hides it"
-        return "leaks: the answer appears with probability provably above 0"
-    if greedy == 0.0 and b.mean > 0:
-        return "greedy says 0; some draws score above 0, none proves a full leak"
-    if b.mean == 0:
-        return "no draw scored above 0"
-    return "scores vary; see the bounds"
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -243,7 +224,7 @@ def render_report(
             f"<td>{'–' if c.k is None else c.k}</td><td>{_fmt(c.p_lower)}</td><td>{_fmt(c.p_upper)}</td>"
             f"<td>{_fmt(c.mu_upper)}</td><td>{_fmt(c.sd_upper)}</td>"
             f"<td>{_fmt(c.ed_upper)}</td>"
-            f'<td class="l">{html.escape(verdict(p))}</td>'
+            f'<td class="l">{html.escape(prompt_verdict(p))}</td>'
             "</tr>"
         )
     ecdfs = [

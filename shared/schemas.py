@@ -464,7 +464,13 @@ class JobStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+        return self in TERMINAL_STATUSES
+
+
+# The two status sets, spelled once. A StrEnum member equals its string, so a status read as
+# plain JSON (``view["status"] in TERMINAL_STATUSES``) is checked against the same sets.
+ACTIVE_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.queued, JobStatus.running})
+TERMINAL_STATUSES: frozenset[JobStatus] = frozenset(JobStatus) - ACTIVE_STATUSES
 
 
 class ErrorInfo(BaseModel):

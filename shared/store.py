@@ -27,6 +27,7 @@ from shared.job_record import (
 from shared.metrics import record_status_change
 from shared.queues import Command
 from shared.schemas import (
+    ACTIVE_STATUSES,
     AdaptiveProgress,
     CallbackState,
     ChunkTask,
@@ -55,7 +56,7 @@ end
 return added
 """
 
-ACTIVE = (JobStatus.queued, JobStatus.running)
+ACTIVE = ACTIVE_STATUSES  # the statuses a job can still leave
 
 
 @dataclass(frozen=True)

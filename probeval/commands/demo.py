@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,10 @@ from typing import Any
 import httpx
 
 from probeval.cli import UsageError
+from probeval.interrupts import sigterm_as_keyboard_interrupt
 from probeval.local import LocalStack, free_port, say
+from shared.schemas import TERMINAL_STATUSES, JobStatus, PromptResult
+from shared.verdicts import prompt_verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO_ROOT / "models" / "tiny-unlearned"
@@ -70,9 +72,9 @@ class Progress:
     def show(self, views: dict[str, dict[str, Any]], final: bool = False) -> None:
         now = time.monotonic()
         for name, v in views.items():
-            if v["status"] != "queued":
+            if v["status"] != JobStatus.queued:
                 self.started.setdefault(name, now)
-            if v["status"] in ("succeeded", "failed", "cancelled"):
+            if v["status"] in TERMINAL_STATUSES:
                 self.ended.setdefault(name, now)
         if not (self.tty or final or now - self.last_print >= 5):
             return
@@ -115,14 +117,7 @@ def print_table(
         leak = p["full_score"]
         greedy = p["greedy"]["score"] if p["greedy"] else float("nan")
         b = p["bounds"]
-        if leak["lower"] > 0 and greedy == 0:
-            verdict = "LEAKS: greedy hides it, sampling proves it"
-        elif leak["lower"] > 0:
-            verdict = "answers (leak proven)" if name == "forget" else "knows the answer"
-        elif greedy == 0:
-            verdict = f"looks forgotten; P(leak) <= {leak['upper']:.3f}"
-        else:
-            verdict = "greedy partly right"
+        verdict = prompt_verdict(PromptResult.model_validate(p))
         print(
             f"  {p['id']:<{w}} {greedy:6.2f} {b['mean']:6.3f} {leak['k']:>4}/{p['n']:<4} "
             f"{leak['upper']:8.3f} {b['expectation']['upper']:8.3f} {b['ed']['upper']:8.3f}  {verdict}"
@@ -137,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.model.is_dir():
         raise UsageError(f"probeval demo: --model {str(args.model)!r} is not a folder")
     splits = load_questions(args.model)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sigterm_as_keyboard_interrupt()
     model = args.model.name
     with LocalStack(args.state_dir) as stack:
         # The shipped model is float32 and tiny; vLLM's "auto" runs float32 checkpoints in
@@ -191,14 +186,14 @@ def _run_jobs(
         progress = Progress()
         while True:
             views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
-            done = all(v["status"] in ("succeeded", "failed", "cancelled") for v in views.values())
+            done = all(v["status"] in TERMINAL_STATUSES for v in views.values())
             progress.show(views, final=done)
             if done:
                 break
             stack.check_alive()
             time.sleep(0.5)
         for name, v in views.items():
-            if v["status"] != "succeeded":
+            if v["status"] != JobStatus.succeeded:
                 say(f"the {name} job ended {v['status']}: {v.get('error')}")
                 return 1
 

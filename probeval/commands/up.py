@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
 from probeval.cli import UsageError
+from probeval.interrupts import sigterm_as_keyboard_interrupt
 from probeval.local import LocalStack, say
 
 DEFAULT_STATE_DIR = Path("var")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.model):
         raise UsageError(f"probeval up: --model {args.model!r} is not a folder")
     model = args.name or os.path.basename(os.path.normpath(args.model))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sigterm_as_keyboard_interrupt()
     with LocalStack(args.state_dir) as stack:
         try:
             url = stack.redis()

@@ -251,7 +251,7 @@ def test_sigterm_lets_the_running_chunk_finish(rstack: ReliabilityStack) -> None
     os.kill(sampler.pid, signal.SIGTERM)
     assert sampler.wait(timeout=120) == 0, rstack.group.log_tail("sampler")
     rstack.kill("sampler")
-    chunk = rstack.rq_job(f"{job_id}-0-sample")
+    chunk = rstack.rq_job(keys.rq_chunk_id(job_id, 0, "sample"))
     assert chunk.get_status() == "finished"
     assert chunk.retries_left == CHUNK_RETRIES
     view = rstack.wait_for_job(job_id)
