@@ -57,7 +57,9 @@ def allowed_networks(settings: Settings) -> list[IpNetwork]:
 def webhook_secrets(settings: Settings) -> dict[str, str]:
     """tenant -> secret from ``webhook_secrets`` (``*`` for every other tenant)."""
     secrets: dict[str, str] = {}
-    for n, pair in enumerate(p.strip() for p in settings.webhook_secrets.split(",")):
+    for n, pair in enumerate(
+        p.strip() for p in settings.webhook_secrets.get_secret_value().split(",")
+    ):
         if not pair:
             continue
         tenant, sep, secret = pair.partition(":")

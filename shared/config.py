@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,20 +25,37 @@ class Settings(BaseSettings):
 
     # Gateway
     host: str = Field("127.0.0.1", description="Address the gateway binds to.")
-    port: int = Field(8000, description="Port the gateway listens on.")
-    max_body_bytes: int = Field(4_000_000, description="Largest accepted request body (413 above).")
-    max_prompts_per_job: int = Field(1_000, description="Most prompts in one job.")
-    max_n: int = Field(8_192, description="Most sampled draws per prompt.")
-    max_tokens_limit: int = Field(2_048, description="Largest accepted sampling.max_tokens.")
-    max_draws_per_job: int = Field(2_000_000, description="Most draws (prompts x n) in one job.")
+    port: int = Field(8000, ge=1, le=65_535, description="Port the gateway listens on.")
+    # Limits are bounded too, so that a typo (an extra zero, a negative) fails at start-up
+    # with the variable's name instead of admitting jobs no worker can hold.
+    max_body_bytes: int = Field(
+        4_000_000,
+        ge=1_024,
+        le=1_000_000_000,
+        description="Largest accepted request body (413 above).",
+    )
+    max_prompts_per_job: int = Field(
+        1_000, ge=1, le=1_000_000, description="Most prompts in one job."
+    )
+    max_n: int = Field(8_192, ge=1, le=10_000_000, description="Most sampled draws per prompt.")
+    max_tokens_limit: int = Field(
+        2_048, ge=1, le=1_000_000, description="Largest accepted sampling.max_tokens."
+    )
+    max_draws_per_job: int = Field(
+        2_000_000, ge=1, le=10_000_000_000, description="Most draws (prompts x n) in one job."
+    )
     max_active_jobs_per_tenant: int = Field(
-        100, description="Most queued or running jobs of one tenant (429 above)."
+        100,
+        ge=1,
+        le=1_000_000,
+        description="Most queued or running jobs of one tenant (429 above).",
     )
 
     # Authentication: `tenant:key` pairs (comma-separated) and/or a file of `tenant sha256-hex`
     # lines. Without any key the gateway only binds to loopback addresses, with auth off.
-    api_keys: str = Field(
-        "", description="Comma-separated tenant:key pairs (kept hashed in memory)."
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated tenant:key pairs (kept hashed in memory; never in repr).",
     )
     api_keys_file: str | None = Field(
         None, description="File of `tenant sha256(key)-hex` lines, one per key."
@@ -46,8 +64,8 @@ class Settings(BaseSettings):
     # Webhooks (shared/callbacks.py): a job's callback_url gets a POST of its view, signed with
     # its tenant's secret, once it ends; refused for non-public addresses outside the allowed
     # networks, at submission and again at each delivery.
-    webhook_secrets: str = Field(
-        "",
+    webhook_secrets: SecretStr = Field(
+        SecretStr(""),
         description="Comma-separated tenant:secret pairs that sign webhooks; tenant `*` is the "
         "secret of every tenant without its own (and of the anonymous tenant when auth is off).",
     )
@@ -71,17 +89,34 @@ class Settings(BaseSettings):
 
     # Chunking: vLLM has hung on very large n, so one engine request carries at most this many
     # draws of one prompt; a chunk groups prompts up to ``chunk_draws`` draws in all.
-    chunk_max_n: int = Field(256, description="Most draws of one prompt in one engine request.")
-    chunk_draws: int = Field(4_096, description="Target draws per sampling chunk.")
+    chunk_max_n: int = Field(
+        256, ge=1, le=100_000, description="Most draws of one prompt in one engine request."
+    )
+    chunk_draws: int = Field(
+        4_096, ge=1, le=10_000_000, description="Target draws per sampling chunk."
+    )
 
     # Queue policy
-    job_timeout_s: int = Field(3_600, description="RQ timeout of one chunk.")
-    retention_s: int = Field(7 * 24 * 3600, description="How long jobs, samples and results live.")
+    job_timeout_s: int = Field(
+        3_600, ge=1, le=7 * 24 * 3_600, description="RQ timeout of one chunk."
+    )
+    retention_s: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        le=10 * 365 * 24 * 3_600,
+        description="How long jobs, samples and results live.",
+    )
 
     # Worker registry: a worker refreshes its heartbeat every ``heartbeat_s`` and is listed
     # while its last heartbeat is younger than ``worker_ttl_s``.
-    heartbeat_s: float = Field(10.0, description="Seconds between worker heartbeats.")
-    worker_ttl_s: float = Field(45.0, description="A worker silent this long is considered dead.")
+    heartbeat_s: float = Field(
+        10.0, gt=0.0, le=3_600.0, description="Seconds between worker heartbeats."
+    )
+    worker_ttl_s: float = Field(
+        45.0,
+        gt=0.0,
+        description="A worker silent this long is considered dead; more than heartbeat_s.",
+    )
 
     # Crash safety (docs/RELIABILITY.md): a worker's watchdog thread extends the RQ
     # started-registry entry of its running chunk to now + abandon_after_s every
@@ -101,14 +136,20 @@ class Settings(BaseSettings):
     )
 
     # Sampler engine (vLLM)
-    engine_dtype: str = Field("auto", description="vLLM dtype (auto, bfloat16, float16, float32).")
-    engine_max_model_len: int | None = Field(None, description="vLLM max_model_len.")
+    engine_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="vLLM dtype (auto, bfloat16, float16, float32)."
+    )
+    engine_max_model_len: int | None = Field(None, ge=1, description="vLLM max_model_len.")
     engine_memory_fraction: float = Field(
         0.9,
+        gt=0.0,
+        le=1.0,
         description="vLLM gpu_memory_utilization; on the CPU build it is the share of host "
         "memory for the KV cache (0.2 works on a 24 GiB host).",
     )
-    engine_tensor_parallel_size: int = Field(1, description="vLLM tensor_parallel_size.")
+    engine_tensor_parallel_size: int = Field(
+        1, ge=1, le=1_024, description="vLLM tensor_parallel_size."
+    )
     engine_enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile.")
     engine_seed: int = Field(0, description="Engine-level seed.")
 
@@ -152,6 +193,15 @@ class Settings(BaseSettings):
         """The endpoint's API key from ``variable`` (default ``endpoint_api_key_env``)."""
         value = os.environ.get(variable or self.endpoint_api_key_env, "")
         return SecretStr(value) if value else None
+
+    @model_validator(mode="after")
+    def _worker_outlives_its_heartbeat(self) -> Settings:
+        if self.worker_ttl_s <= self.heartbeat_s:
+            raise ValueError(
+                f"worker_ttl_s ({self.worker_ttl_s:g}) must be more than heartbeat_s "
+                f"({self.heartbeat_s:g}), or live workers drop out of GET /v1/models"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

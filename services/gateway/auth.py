@@ -31,7 +31,9 @@ class KeyRing:
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
         digests: dict[str, str] = {}
-        for n, pair in enumerate(p.strip() for p in settings.api_keys.split(",")):
+        for n, pair in enumerate(
+            p.strip() for p in settings.api_keys.get_secret_value().split(",")
+        ):
             if not pair:
                 continue
             tenant, sep, key = pair.partition(":")

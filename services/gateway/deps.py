@@ -22,7 +22,7 @@ _bearer = HTTPBearer(auto_error=False, description="API key of your tenant.")
 # request that costs more than the function.
 
 
-async def get_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -65,7 +65,7 @@ async def get_tenant(
     return tenant
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 AsyncStoreDep = Annotated[AsyncStore, Depends(get_async_store)]
 SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
