@@ -1,5 +1,5 @@
 """A chunk task that kills the worker running it, every time (a poison chunk). The scorer
-imports it by dotted path, as RQ imports every task."""
+imports it by dotted path, as RQ imports every task, and calls it with its runtime first."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import signal
 from typing import Any
 
+from workers.runtime import Runtime
 
-def kill_worker(payload: dict[str, Any]) -> None:
+
+def kill_worker(rt: Runtime, payload: dict[str, Any]) -> None:
     os.kill(os.getpid(), signal.SIGKILL)

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from shared import keys
+from shared.adaptive import _ADVANCE
 from shared.planning import plan_chunks
 from shared.schemas import ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE, Store
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTED_SCRIPTS = {
     "shared/store.py:_SAVE_NEW_FIELDS": "test_save_new_fields_*",
     "shared/store.py:_SET_STATUS": "test_set_status_*",
+    "shared/adaptive.py:_ADVANCE": "test_advance_*",
 }
 
 
@@ -127,3 +129,61 @@ def test_set_status_terminal_leaves_the_tenants_active_jobs(store: Store, final:
     assert store.active_jobs("team-a") == 2  # running is still active
     store.set_status("j1", final, allowed_from=ACTIVE)
     assert store.active_jobs("team-a") == 1
+
+
+# ---- _ADVANCE: one adaptive round folded in at most once, the next one recorded or not -----
+
+
+def advance(r: redis.Redis, *, start: int, stop: bool = False, max_draws: str = "") -> int:
+    """Run the script for prompt 0 of job ``a`` with a round of 16 draws ending at start + 16."""
+    script = r.register_script(_ADVANCE)
+    return int(
+        script(
+            keys=["t:streams", "t:job", "t:chunks"],
+            args=["0", start, f'{{"n": {start + 16}}}', start + 16, "1" if stop else "0",
+                  7, '{"chunk": 7}', 16, max_draws, '{"stopped": "max_draws"}', 600],
+        )
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def adaptive_job(redis_client: redis.Redis) -> redis.Redis:
+    redis_client.hset(
+        "t:job",
+        mapping={"status": "running", "samples_total": 48, "chunks_total": 3, "prompts_open": 3},
+    )
+    redis_client.hset("t:streams", mapping={"0:n": 16})
+    return redis_client
+
+
+def test_advance_records_the_next_round_once(adaptive_job: redis.Redis) -> None:
+    r = adaptive_job
+    assert advance(r, start=16) == 1
+    assert r.hget("t:streams", "0") == '{"n": 32}' and r.hget("t:streams", "0:n") == "32"
+    assert r.hget("t:chunks", "7") == '{"chunk": 7}'
+    assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "64"]
+    assert 0 < r.ttl("t:streams") <= 600
+    # The same round again (a retry, a duplicate): not this round's turn any more.
+    assert advance(r, start=16) == 0
+    assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "64"]
+
+
+def test_advance_stop_closes_the_prompt_and_plans_nothing(adaptive_job: redis.Redis) -> None:
+    r = adaptive_job
+    assert advance(r, start=16, stop=True) == 2
+    assert r.hget("t:job", "prompts_open") == "2" and not r.exists("t:chunks")
+
+
+def test_advance_of_an_ended_job_folds_in_without_planning(adaptive_job: redis.Redis) -> None:
+    r = adaptive_job
+    r.hset("t:job", "status", "cancelled")
+    assert advance(r, start=16) == 3
+    assert r.hget("t:streams", "0:n") == "32" and not r.exists("t:chunks")
+    assert r.hget("t:job", "chunks_total") == "3"
+
+
+def test_advance_over_max_draws_stops_the_prompt_undecided(adaptive_job: redis.Redis) -> None:
+    r = adaptive_job
+    assert advance(r, start=16, max_draws="60") == 4  # 48 planned + 16 > 60
+    assert r.hget("t:streams", "0") == '{"stopped": "max_draws"}'
+    assert r.hget("t:job", "prompts_open") == "2" and not r.exists("t:chunks")

@@ -19,7 +19,8 @@ from shared.schemas import BoundsOptions, StoppingSpec
 from shared.sequential import run_sequential
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import install_runtime
+from tests.fixtures.pipeline import drain, worker_runtime
+from workers.runtime import RuntimeJob
 
 # Scorer `contains`: the fake engine draws 1-4 words from 8, so "paris" is in about a third of
 # the draws, "zzz" in none, and the empty reference in all of them.
@@ -29,23 +30,6 @@ PROMPTS = [
     {"id": "always", "prompt": "q always", "reference": ""},
 ]
 STOPPING = {"target": "p_full", "threshold": 0.05, "min_n": 16, "max_n": 512, "round": 16}
-
-
-def drain(settings: Settings, model: str = "tiny") -> int:
-    """Run sampler then scorer queues in burst mode until both stay empty; returns the passes."""
-    conn = rq_connection(settings.redis_url)
-    for passes in range(1, 500):
-        SimpleWorker([sample_queue(conn, model)], connection=conn, serializer=JSONSerializer).work(
-            burst=True
-        )
-        SimpleWorker([score_queue(conn)], connection=conn, serializer=JSONSerializer).work(
-            burst=True
-        )
-        if not conn.llen(keys.rq_queue_list(keys.sample_queue(model))) and not conn.llen(
-            keys.rq_queue_list(keys.SCORE_QUEUE)
-        ):
-            return passes
-    raise AssertionError("queues never drained")
 
 
 def submit(client: TestClient, **overrides: Any) -> str:
@@ -79,12 +63,12 @@ def stored_rows(client: TestClient, job_id: str) -> list[list[float]]:
 def test_adaptive_job_stops_each_prompt_when_its_answer_is_certain(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client)
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["progress"]["samples_total"] == 3 * 16  # only the first rounds are planned
     assert view["adaptive"] == {"prompts_open": 3, "prompts_stopped": 0}
-    drain(settings)
+    drain(rt)
 
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "succeeded", view
@@ -126,12 +110,12 @@ def test_adaptive_job_stops_each_prompt_when_its_answer_is_certain(
 def test_seeded_adaptive_job_is_reproducible(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(seed=1), "tiny")
+    rt = worker_runtime(settings, FakeEngine(seed=1), "tiny")
     first = submit(client)
-    drain(settings)
-    install_runtime(settings, FakeEngine(seed=2), "tiny")  # engine rng differs; seeds rule
+    drain(rt)
+    rt = worker_runtime(settings, FakeEngine(seed=2), "tiny")  # engine rng differs; seeds rule
     second = submit(client)
-    drain(settings)
+    drain(rt)
     a = client.get(f"/v1/jobs/{first}/results").json()["prompts"]
     b = client.get(f"/v1/jobs/{second}/results").json()["prompts"]
     assert [p["sequential"] for p in a] == [p["sequential"] for p in b]
@@ -146,9 +130,9 @@ def test_a_scorer_killed_mid_transition_loses_no_round_and_adds_none(
     exactly like an undisturbed run of the same seeded job."""
     import shared.adaptive as adaptive
 
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     reference = submit(client)
-    drain(settings)
+    drain(rt)
 
     job_id = submit(client)
     real = adaptive.enqueue_sampling
@@ -165,9 +149,12 @@ def test_a_scorer_killed_mid_transition_loses_no_round_and_adds_none(
 
     conn = rq_connection(settings.redis_url)
     for _ in range(200):
-        SimpleWorker([sample_queue(conn, "tiny")], connection=conn, serializer=JSONSerializer).work(
-            burst=True
-        )
+        SimpleWorker(
+            [sample_queue(conn, "tiny")],
+            connection=conn,
+            serializer=JSONSerializer,
+            job_class=RuntimeJob.bound_to(rt),
+        ).work(burst=True)
         queue = score_queue(conn)
         for rq_id in queue.get_job_ids():
             job = queue.fetch_job(rq_id)
@@ -175,8 +162,8 @@ def test_a_scorer_killed_mid_transition_loses_no_round_and_adds_none(
             queue.remove(rq_id)
             payload = job.args[0]
             with contextlib.suppress(SystemExit):
-                score_chunk(payload)  # when it dies, RQ's abandoned-job handling reruns it:
-            score_chunk(payload)  # a second run of every round (retry or duplicate)
+                score_chunk(rt, payload)  # when it dies, RQ's abandoned-job handling reruns it:
+            score_chunk(rt, payload)  # a second run of every round (retry or duplicate)
         if not conn.llen(keys.rq_queue_list(keys.sample_queue("tiny"))) and not queue.count:
             break
     assert calls["n"] >= 2
@@ -192,9 +179,9 @@ def test_a_scorer_killed_mid_transition_loses_no_round_and_adds_none(
 def test_max_draws_caps_the_job_and_stops_open_prompts_undecided(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client, max_draws=3 * 16 + 32)
-    drain(settings)
+    drain(rt)
     results = client.get(f"/v1/jobs/{job_id}/results").json()
     seq = {p["id"]: p["sequential"] for p in results["prompts"]}
     assert seq["never"]["decision"] == "undecided" and seq["never"]["reason"] == "max_draws"
@@ -254,8 +241,8 @@ def test_invalid_stopping_is_a_422_naming_the_field(
 def test_an_adaptive_job_cannot_be_rescored(
     client: TestClient, settings: Settings, store: Store
 ) -> None:
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client)
-    drain(settings)
+    drain(rt)
     resp = client.post(f"/v1/jobs/{job_id}/rescore", json={"scorer": {"name": "exact_match"}})
     assert resp.status_code == 409 and resp.json()["error"]["param"] == "id", resp.text
