@@ -145,7 +145,7 @@ class BoundsRow(BaseModel):
     leak_at_k: list[LeakAtKBound] = Field(default_factory=list)
 
 
-# A threshold or quantile level: the same closed unit interval as the scores.
+# A score, threshold or quantile level: a finite number in the closed unit interval.
 UnitLevel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 # The k of leak@k: attacker draws.
 KValue = Annotated[int, Field(ge=1, le=MAX_K)]
@@ -193,7 +193,9 @@ class BoundsOptions(_Strict):
 class BoundsRequest(BoundsOptions):
     """POST /v1/bounds: scores the caller already has."""
 
-    scores: list[list[float]] = Field(
+    # The row rules are in the schema (a client generated from it sends no empty row and no
+    # score outside [0, 1]); compute_bounds checks them again for its other callers.
+    scores: list[Annotated[list[UnitLevel], Field(min_length=1)]] = Field(
         min_length=1, description="One row per prompt, each a non-empty list of scores in [0, 1]."
     )
 

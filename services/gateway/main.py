@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.gateway.auth import KeyRing
-from services.gateway.errors import BodySizeLimit, install_error_handlers
+from services.gateway.errors import install_error_handlers
+from services.gateway.middleware import BodySizeLimit
 from services.gateway.routes import bounds, decisions, exports, health, jobs, metrics, models
 from services.gateway.submission import Submitter
 from shared.async_store import AsyncStore, connect_async

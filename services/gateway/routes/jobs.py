@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
+from services.gateway import cancellation
 from services.gateway.deps import (
     AsyncStoreDep,
     RqDep,
@@ -17,10 +18,8 @@ from services.gateway.deps import (
 )
 from services.gateway.errors import ERROR_RESPONSES, ERROR_RESPONSES_JSON
 from services.gateway.rescoring import submit_rescore
-from shared.callbacks import set_status_and_notify
-from shared.errors import Conflict, NotFound
+from shared.errors import NotFound
 from shared.job_listing import list_jobs
-from shared.queues import drop_chunks
 from shared.report import render_report
 from shared.results import readable_results
 from shared.schemas import (
@@ -34,7 +33,6 @@ from shared.schemas import (
     Sample,
     SamplesPage,
 )
-from shared.store import ACTIVE
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -156,20 +154,7 @@ def cancel_job(
     ] = False,
 ) -> Any:
     job = store.get_job(job_id, tenant=tenant)
-    chunk_ids = [c.chunk_id for c in store.chunk_plan(job_id)]
     if purge:
-        store.set_status(job_id, JobStatus.cancelled, allowed_from=ACTIVE)
-        drop_chunks(rq, job_id, chunk_ids, delete=True)
-        store.delete_job(job_id)
+        cancellation.purge_job(store, rq, job)
         return Response(status_code=204)
-    cancelled = set_status_and_notify(
-        store, rq, settings, job_id, JobStatus.cancelled, allowed_from=ACTIVE
-    )
-    drop_chunks(rq, job_id, chunk_ids, delete=False)
-    if cancelled is None:
-        raise Conflict(
-            f"job {job_id} is {job.status.value}; only queued or running jobs can be cancelled "
-            "(use ?purge=true to delete its data)",
-            param="id",
-        )
-    return store.get_job(job_id).view()
+    return cancellation.cancel_job(store, rq, settings, job)

@@ -11,7 +11,6 @@ cluster's state read from Redis (``shared.metrics.RedisStateCollector``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -27,52 +26,14 @@ from prometheus_client import (
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.deps import RqDep, SettingsDep
+from services.gateway.middleware import LATENCY_BUCKETS, RequestMetrics
 from shared.metrics import RedisStateCollector
 
 __all__ = ["install_request_metrics", "router"]
 
 router = APIRouter(tags=["metrics"])
-
-# Seconds. Most routes answer from Redis in milliseconds; job submission plans chunks and
-# enqueues them, results pages can be large.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
-
-class RequestMetrics:
-    """ASGI middleware: one histogram observation per HTTP request.
-
-    Labelled by the route's path template (``/v1/jobs/{job_id}``), never the raw path, so that
-    job ids do not become label values; requests that match no route share ``<unmatched>``.
-    """
-
-    def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
-        self.app = app
-        self.histogram = histogram
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500  # what the client gets if the app raises before it answers
-
-        async def send_and_record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record_status)
-        finally:
-            # The router stores the matched route in the (shared) scope while it dispatches.
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
-            self.histogram.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - start
-            )
 
 
 def install_request_metrics(app: FastAPI) -> CollectorRegistry:

@@ -162,3 +162,23 @@ def test_bounds_endpoint_rejects_out_of_range_scores(client: TestClient) -> None
     resp = client.post("/v1/bounds", json={"scores": [[0.5, 1.5]]})
     assert resp.status_code == 422
     assert_error(resp, 422)
+
+
+def test_method_not_allowed_lists_every_method_of_the_path(client: TestClient) -> None:
+    # GET and DELETE /v1/jobs/{id} are two routes; Allow must name both (RFC 9110 15.5.6).
+    resp = client.options("/v1/jobs/some-id")
+    assert resp.status_code == 405
+    assert {m.strip() for m in resp.headers["allow"].split(",")} >= {"GET", "DELETE"}
+    assert resp.json()["error"]["code"] == "method_not_allowed"
+    assert "DELETE" in resp.json()["error"]["message"]
+    resp = client.put("/v1/jobs")
+    assert {m.strip() for m in resp.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+def test_bounds_rows_rules_are_in_the_schema_and_enforced(client: TestClient) -> None:
+    resp = client.post("/v1/bounds", json={"scores": [[0.5], []]})
+    assert resp.status_code == 422 and resp.json()["error"]["param"] == "scores[1]"
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["BoundsRequest"]
+    rows = spec["properties"]["scores"]
+    assert rows["minItems"] == 1 and rows["items"]["minItems"] == 1
+    assert rows["items"]["items"]["minimum"] == 0.0 and rows["items"]["items"]["maximum"] == 1.0
