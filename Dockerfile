@@ -72,6 +72,8 @@ COPY shared /app/shared
 COPY services /app/services
 COPY workers /app/workers
 COPY probeval /app/probeval
+# probeval/models links to models/: the shipped models become package data of the wheel.
+COPY models /app/models
 
 FROM deps-base AS app-base
 COPY --from=source /app /tmp/src

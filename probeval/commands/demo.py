@@ -18,11 +18,11 @@ import httpx
 from probeval.cli import UsageError
 from probeval.interrupts import sigterm_as_keyboard_interrupt
 from probeval.local import LocalStack, free_port, say
+from probeval.shipped import shipped_model
 from shared.schemas import TERMINAL_STATUSES, JobStatus, PromptResult
 from shared.verdicts import prompt_verdict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = REPO_ROOT / "models" / "tiny-unlearned"
+DEFAULT_MODEL = shipped_model()
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
