@@ -71,9 +71,9 @@ COPY pyproject.toml README.md* /app/
 COPY shared /app/shared
 COPY services /app/services
 COPY workers /app/workers
+# probeval/models (a link to models/, the wheel's package data for `probeval demo`) stays
+# dangling here on purpose: models are mounted at run time, never baked into an image.
 COPY probeval /app/probeval
-# probeval/models links to models/: the shipped models become package data of the wheel.
-COPY models /app/models
 
 FROM deps-base AS app-base
 COPY --from=source /app /tmp/src

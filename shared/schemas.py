@@ -781,6 +781,8 @@ class PromptDifference(BaseModel):
 
 
 class CompareSummary(BaseModel):
+    """POST /v1/compare: per direction, how many prompts the bounds separate."""
+
     prompts: int
     b_lower: int = Field(description="Prompts where b is shown lower than a.")
     b_higher: int = Field(description="Prompts where b is shown higher than a.")
@@ -847,6 +849,8 @@ class PlanCost(BaseModel):
 
 
 class PlanResponse(BaseModel):
+    """POST /v1/plan: the draws per prompt a target needs, and their cost."""
+
     target: PlanTarget
     alpha: float
     n: int = Field(description="Draws per prompt needed with n fixed before sampling.")

@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.queues import rq_connection, sample_queue
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, install_runtime
+from tests.fixtures.pipeline import drain, worker_runtime
 from workers.availability import Availability
 from workers.runtime import Runtime
 from workers.sampler.generation import (
@@ -89,7 +89,7 @@ def test_deferred_chunks_spend_no_attempt_even_on_their_last(
 ) -> None:
     failures = [EngineUnavailable("endpoint http://fleet does not answer")] * 5
     engine = FailingEngine(failures)
-    install_runtime(settings, engine, MODEL)
+    rt = worker_runtime(settings, engine, MODEL)
     job_id = submit(client)
     conn = rq_connection(settings.redis_url)
     chunks = sample_chunks(conn)
@@ -102,17 +102,16 @@ def test_deferred_chunks_spend_no_attempt_even_on_their_last(
     reopener.start()
     try:
         fatal = serve(
-            chunk_worker([sample_queue(conn, MODEL)], conn, settings, availability=availability),
+            chunk_worker([sample_queue(conn, MODEL)], rt, availability=availability),
             "deferral-test",
-            settings,
-            conn,
+            rt,
             burst=True,
         )
     finally:
         reopener.stopped.set()
     assert fatal is None
     assert len(engine.failures) == 0 and reopener.closed_seen >= 5  # each deferral closed the gate
-    drain(settings, MODEL)
+    drain(rt)
 
     view = client.get(f"/v1/jobs/{job_id}").json()
     assert view["status"] == "succeeded", view
@@ -127,14 +126,12 @@ def test_a_refused_key_puts_the_chunk_back_and_stops_the_worker(
     client: TestClient, settings: Settings
 ) -> None:
     engine = FailingEngine([EngineRefused("endpoint http://fleet refused this worker's key")])
-    install_runtime(settings, engine, MODEL)
+    rt = worker_runtime(settings, engine, MODEL)
     job_id = submit(client)
     conn = rq_connection(settings.redis_url)
     before = sorted(j.id for j in sample_chunks(conn))
 
-    fatal = serve(
-        chunk_worker([sample_queue(conn, MODEL)], conn, settings), "refused-test", settings, conn
-    )
+    fatal = serve(chunk_worker([sample_queue(conn, MODEL)], rt), "refused-test", rt)
     assert fatal == "endpoint http://fleet refused this worker's key"
     assert len(engine.calls) == 1  # it stopped after the one chunk, without being asked to
     after = sample_chunks(conn)
