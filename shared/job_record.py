@@ -149,6 +149,8 @@ VIEW_FIELDS = (
 
 
 class Verdict(StrEnum):
+    """What the admission script answered (its first return value)."""
+
     ok = "ok"
     quota = "quota"
     no_model = "no_model"

@@ -1,5 +1,6 @@
-"""Every Lua script of the store, run directly against the real test Redis (no worker, no
-vLLM). A guard lists the scripts in the code, so a new script without a test here fails."""
+"""The Lua scripts of the store and of adaptive rounds, run directly against the real test Redis
+(no worker, no vLLM). A guard lists every script in the code and the tests that run it (the
+admission script's are in test_job_record.py), so a new script without a test fails."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from shared.schemas import ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE, Store
 
 ROOT = Path(__file__).resolve().parents[2]
-# module:constant of each Lua script, and the tests below that run it.
+# module:constant of each Lua script -> (test file, prefix of the tests there that run it).
 TESTED_SCRIPTS = {
-    "shared/store.py:_SAVE_NEW_FIELDS": "test_save_new_fields_*",
-    "shared/store.py:_SET_STATUS": "test_set_status_*",
-    "shared/adaptive.py:_ADVANCE": "test_advance_*",
+    "shared/store.py:_SAVE_NEW_FIELDS": (
+        "tests/shared/test_store_scripts.py",
+        "test_save_new_fields_",
+    ),
+    "shared/job_record.py:SET_STATUS": ("tests/shared/test_store_scripts.py", "test_set_status_"),
+    "shared/job_record.py:ADMIT_JOB": ("tests/shared/test_job_record.py", "test_"),
+    "shared/adaptive.py:_ADVANCE": ("tests/shared/test_store_scripts.py", "test_advance_"),
 }
 
 
@@ -42,8 +47,16 @@ def lua_scripts() -> set[str]:
     return found
 
 
-def test_every_lua_script_has_a_direct_test_here() -> None:
+def test_every_lua_script_has_a_direct_test() -> None:
     assert lua_scripts() == set(TESTED_SCRIPTS)
+    for script, (path, prefix) in TESTED_SCRIPTS.items():
+        tests = [
+            node.name
+            for node in ast.parse((ROOT / path).read_text()).body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name.startswith(prefix)
+        ]
+        assert tests, f"{script}: no {prefix}* test in {path}"
 
 
 def new_job(store: Store, job_id: str = "j1", tenant: str = "team-a") -> JobCreate:
