@@ -1,6 +1,9 @@
 """A job's report as one self-contained HTML page: parameters, per-prompt table, and inline SVG
 plots (empirical CDF with its DKW band per prompt; greedy score vs bounds across prompts).
 No scripts, fonts or images are fetched, so the page renders offline.
+
+The page is the jinja2 template ``shared/templates/report.html.j2`` (package data), autoescaped;
+the two plots are SVG built here from the numbers and passed in as markup.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from shared.schemas import JobCreate, JobResults, PromptResult
 from shared.stats import dkw_epsilon
@@ -185,15 +191,18 @@ def _overview_svg(results: JobResults) -> str:
     return "".join(parts)
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#222;max-width:1200px}
-h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
-table{border-collapse:collapse;font-size:.85rem} td,th{border-bottom:1px solid #ddd;padding:.25rem .5rem;text-align:right}
-th{background:#f5f5f5} td.l,th.l{text-align:left}
-.params td{text-align:left} .grid{display:flex;flex-wrap:wrap;gap:1rem}
-svg text.t{font-size:12px;font-weight:600} svg text.a{font-size:10px}
-.note{color:#555;font-size:.85rem;max-width:60rem}
-"""
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    # Autoescaping: every value from a job (ids, model names, verdicts) is escaped by the
+    # template; only the SVG plots built above are marked safe.
+    env = Environment(
+        loader=PackageLoader("shared", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = _fmt
+    return env
 
 
 def render_report(
@@ -214,56 +223,38 @@ def render_report(
         "alpha": f"{spec.alpha:g} (each bound holds with probability ≥ {1 - spec.alpha:g} per prompt)",
         "ed lambda": f"{spec.ed_lambda:g}",
     }
-    rows = []
-    for p in results.prompts:
-        c = _cells(p)
-        rows.append(
-            "<tr>"
-            f'<td class="l">{html.escape(p.id)}</td><td>{p.n}</td>'
-            f"<td>{_fmt(p.greedy.score if p.greedy else None)}</td><td>{_fmt(c.mean)}</td>"
-            f"<td>{'–' if c.k is None else c.k}</td><td>{_fmt(c.p_lower)}</td><td>{_fmt(c.p_upper)}</td>"
-            f"<td>{_fmt(c.mu_upper)}</td><td>{_fmt(c.sd_upper)}</td>"
-            f"<td>{_fmt(c.ed_upper)}</td>"
-            f'<td class="l">{html.escape(prompt_verdict(p))}</td>'
-            "</tr>"
-        )
+    rows = [
+        {
+            "id": p.id,
+            "n": p.n,
+            "greedy": p.greedy.score if p.greedy else None,
+            "cells": _cells(p),
+            "verdict": prompt_verdict(p),
+        }
+        for p in results.prompts
+    ]
     ecdfs = [
-        _ecdf_svg(
-            row,
-            spec.alpha,
-            p.greedy.score if p.greedy else None,
-            p.id,
-            uniform=spec.stopping is not None,
+        Markup(
+            _ecdf_svg(
+                row,
+                spec.alpha,
+                p.greedy.score if p.greedy else None,
+                p.id,
+                uniform=spec.stopping is not None,
+            )
         )
         for p, row in zip(results.prompts, scores, strict=True)
     ]
-    summary = results.summary
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>probeval report {html.escape(job_id)}</title><style>{_CSS}</style></head>
-<body>
-<h1>probeval report: {html.escape(spec.model)}</h1>
-<h2>Parameters</h2>
-<table class="params" id="params">{"".join(f"<tr><th class='l'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in params.items())}</table>
-<h2>Summary</h2>
-<p id="summary">{summary.prompts} prompts; mean of per-prompt means {_fmt(summary.mean_of_means)};
-largest M_mu upper bound {_fmt(summary.max_expectation_upper)};
-{summary.greedy_zero_but_sampled_positive} prompts score 0 under greedy decoding while some draw scored above 0;
-{summary.full_score_proven} prompts where a draw scoring 1 provably has positive probability
-(Clopper-Pearson lower bound on P(score = 1) &gt; 0).</p>
-<h2>Greedy score vs bounds</h2>
-{_overview_svg(results)}
-<h2>Per prompt</h2>
-<table id="prompts"><thead><tr><th class="l">prompt</th><th>n</th><th>greedy</th><th>mean</th>
-<th>draws scoring 1</th><th>P(score=1) lower</th><th>P(score=1) upper</th><th>M_mu upper</th><th>M_sigma upper</th><th>M_ED upper</th><th class="l">verdict</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
-<h2>Empirical CDF of scores with the two-sided DKW band at alpha</h2>
-<div class="grid" id="ecdfs">{"".join(ecdfs)}</div>
-<p class="note">{html.escape(results.assumptions)} The shaded band is F<sub>n</sub>(x) ± sqrt(ln(2/α)/(2n)):
-with probability ≥ 1 − α it contains the true CDF everywhere. The dashed line marks the greedy score.
-P(score = 1) bounds are one-sided Clopper-Pearson at 1 − α on the number of draws scoring exactly 1
-(M_bin; for ROUGE-L recall: the draw contains every token of the reference, in order).</p>
-</body></html>
-"""
+    env = _environment()
+    css = Markup(env.loader.get_source(env, "report.css")[0])  # type: ignore[union-attr]
+    return env.get_template("report.html.j2").render(
+        job_id=job_id,
+        spec=spec,
+        css=css,
+        params=params,
+        summary=results.summary,
+        overview=Markup(_overview_svg(results)),
+        rows=rows,
+        ecdfs=ecdfs,
+        assumptions=results.assumptions,
+    )

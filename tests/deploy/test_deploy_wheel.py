@@ -39,6 +39,8 @@ for name in ("config.json", "tokenizer.json", "model.safetensors"):
 from transformers import AutoConfig, AutoTokenizer
 AutoConfig.from_pretrained(model)
 assert AutoTokenizer.from_pretrained(model)("hello")["input_ids"]
+from shared.report import _environment
+assert _environment().get_template("report.html.j2").filename.startswith(sys.prefix)
 print(json.dumps({k: len(v) for k, v in splits.items()}))
 """
 
