@@ -53,6 +53,9 @@ def _build(out: Path, seed: int) -> Path:
     return out
 
 
+# Trains the model twice in subprocesses (~40 s on 2 cores): the largest part of the fast suite's
+# time, so it runs with the slow tests (CI runs both; `make test-fast` stays short).
+@pytest.mark.slow
 def test_same_seed_gives_same_weights_and_tokenizer(tmp_path: Path) -> None:
     first = _build(tmp_path / "first", seed=7)
     second = _build(tmp_path / "second", seed=7)
