@@ -27,10 +27,12 @@ FloatArray = NDArray[np.float64]
 
 def dkw_epsilon(n: int, alpha: float, *, two_sided: bool) -> float:
     """Half-width of the DKW band for ``n`` draws at error level ``alpha``."""
+    # log(2) - log(alpha), not log(2 / alpha): 2 / alpha overflows to inf for the smallest
+    # positive floats (alpha = 5e-324), which made every band-based bound NaN.
     if two_sided:
-        return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
+        return math.sqrt((math.log(2.0) - math.log(alpha)) / (2.0 * n))
     # Massart's one-sided constant is proven for alpha <= 1/2 only (callers check alpha).
-    return math.sqrt(math.log(1.0 / min(alpha, 0.5)) / (2.0 * n))
+    return math.sqrt(-math.log(min(alpha, 0.5)) / (2.0 * n))
 
 
 def _upper_weights(n: int, eps: float) -> FloatArray:

@@ -113,3 +113,14 @@ def test_quantile_upper_is_the_generalised_inverse_of_the_lower_band() -> None:
             # brute force: smallest candidate point c in {x_(i)} with F_n(c) - eps >= q, else 1
             ok = [c for c in xs if (xs <= c).mean() - eps >= q]
             assert got == (min(ok) if ok else 1.0)
+
+
+def test_the_smallest_positive_alpha_gives_finite_valid_bounds() -> None:
+    # Found by schemathesis against POST /v1/bounds: alpha = 5e-324 made 2 / alpha overflow, so
+    # std.upper and ed.upper were NaN (null in JSON, outside the response schema). Every band is
+    # then vacuous: the bounds are the trivial ones (sd <= 1/2 by Popoviciu, E[X] in [0, 1]).
+    t = bound_rows([[0.0], [0.25, 0.75]], alpha=5e-324)
+    for name in ("std_upper", "ed_upper", "expectation_lower", "expectation_upper"):
+        assert np.isfinite(getattr(t, name)).all(), name
+    assert (t.std_upper <= 0.5).all() and (t.expectation_upper == 1.0).all()
+    assert dkw_epsilon(1, 5e-324, two_sided=True) > 1.0
