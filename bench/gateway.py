@@ -18,8 +18,11 @@ machine load. Poll is GET /v1/jobs/{id} of one stored job. The ceiling run (wrk 
 server's GET /ping, no Redis) shows the load generator is not the limit.
 
 The long run empties Redis, then submits to probeval in runs of ``--segment`` seconds until
-``--long-jobs`` jobs are stored, and reports the rate of each run against the jobs stored when it
-began. Nothing here is asserted; the figures go to docs/BENCHMARKS.md by hand.
+``--long-jobs`` jobs are stored, each followed by a bare run of the same length as the control
+for the machine's load, and reports each run's rate, its ratio to the control and the server's
+CPU time per request against the jobs stored when it began. Server CPU per request (user +
+system time of the server process over the run, /proc) is the figure least moved by other load
+on the machine. Nothing here is asserted; the figures go to docs/BENCHMARKS.md by hand.
 """
 
 from __future__ import annotations
@@ -201,7 +204,8 @@ def main() -> int:
         figures["summary"] = summary
         print(json.dumps(summary, indent=2), flush=True)
 
-        # Long run: from an empty Redis to --long-jobs stored jobs.
+        # Long run: from an empty Redis to --long-jobs stored jobs. Each probeval run is
+        # followed by a bare run of the same length, the control for the machine's load.
         store.r.flushdb()
         store.heartbeat(MODEL, "bench-worker", "none (benchmark)", ttl_s=1e9)
         segments = []
@@ -212,22 +216,34 @@ def main() -> int:
             r["stored_before"] = stored
             stored = int(store.r.zcard(keys.JOBS_INDEX))
             r["stored_after"] = stored
+            control = wrk(f"{bare}/v1/jobs", method="POST", body_file=str(body_file), auth="",
+                          args=args, duration=args.segment, pid=bare_proc.pid)  # fmt: skip
+            r["bare_rps"] = control["rps"]
+            r["ratio"] = r["rps"] / control["rps"]
             segments.append(r)
-            print(f"long run: {r['stored_before']:6d} -> {stored:6d} jobs  {short(r)}", flush=True)
+            print(
+                f"long run: {r['stored_before']:6d} -> {stored:6d} jobs  {short(r)}"
+                f"  bare {control['rps']:.1f} req/s  ratio {r['ratio']:.2f}",
+                flush=True,
+            )
         third = max(1, len(segments) // 3)
         first, last = segments[:third], segments[-third:]
         figures["long_run"] = {
             "segments": segments,
             "first_third_rps": median_of(first, "rps"),
             "last_third_rps": median_of(last, "rps"),
-            "last_over_first": median_of(last, "rps") / median_of(first, "rps"),
+            "first_third_ratio": median_of(first, "ratio"),
+            "last_third_ratio": median_of(last, "ratio"),
+            "first_third_cpu_ms": median_of(first, "server_cpu_ms_per_request"),
+            "last_third_cpu_ms": median_of(last, "server_cpu_ms_per_request"),
             "queued_chunks": int(store.r.llen(keys.rq_queue_list(keys.sample_queue(MODEL)))),
         }
         lr = figures["long_run"]
         print(
-            f"long run: first third {lr['first_third_rps']:.1f} req/s, last third "
-            f"{lr['last_third_rps']:.1f} req/s (x{lr['last_over_first']:.2f}); "
-            f"{stored} jobs, {lr['queued_chunks']} chunks queued",
+            f"long run: {stored} jobs stored, {lr['queued_chunks']} chunks queued; first third "
+            f"{lr['first_third_rps']:.1f} req/s (x{lr['first_third_ratio']:.2f} bare, "
+            f"{lr['first_third_cpu_ms']:.3f} ms CPU/req), last third {lr['last_third_rps']:.1f} "
+            f"req/s (x{lr['last_third_ratio']:.2f} bare, {lr['last_third_cpu_ms']:.3f} ms CPU/req)",
             flush=True,
         )
         figures["load_average_end"] = os.getloadavg()
