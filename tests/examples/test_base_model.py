@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "unlearning" / "make_unlearned_model.py"
 BASE = ROOT / "models" / "tiny-base"
@@ -34,6 +36,9 @@ def _build(out: Path, *extra: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Trains the model in a subprocess (~40-60 s on 2 cores): with the slow tests, so that
+# `make test-fast` stays short (CI runs both).
+@pytest.mark.slow
 def test_saving_the_base_model_leaves_the_unlearned_one_unchanged(tmp_path: Path) -> None:
     _build(tmp_path / "plain")
     _build(tmp_path / "with", "--base-out", str(tmp_path / "base"))
