@@ -51,7 +51,7 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     yield counts
 
 
-def test_submit_is_two_round_trips_and_poll_one(
+def test_submit_and_poll_are_one_round_trip_each(
     client: TestClient, store: Store, trips: Counter[str]
 ) -> None:
     first = client.post("/v1/jobs", json=BODY)  # loads the script, RQ reads the server version
