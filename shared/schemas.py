@@ -828,6 +828,17 @@ class PlanRequest(_Strict):
     k: int | None = Field(None, ge=1, le=MAX_K, description=f"leak_at_k: k in [1, {MAX_K}].")
     level: float | None = Field(None, gt=0.0, lt=1.0, description="leak_at_k: the level.")
     prompts: int = Field(1, ge=1, le=1_000_000, description="Prompts to plan for.")
+    assumed_p: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="certify, leak_at_k: a true P(leak) to simulate adaptive stopping at "
+        "(the expected draws per prompt under the job's `stopping` rule).",
+    )
+    round: int = Field(64, ge=1, le=100_000, description="Adaptive: draws per round.")
+    max_n: int | None = Field(
+        None, ge=1, le=1_000_000, description="Adaptive: most draws per prompt (default 4 n)."
+    )
     model: str | None = Field(
         None, min_length=1, max_length=256, description="A live model to price the draws with."
     )
@@ -848,6 +859,21 @@ class PlanCost(BaseModel):
     )
 
 
+class PlanAdaptive(BaseModel):
+    """Expected draws per prompt with adaptive stopping (``stopping`` with target p_full and
+    threshold tau) when P(leak) is ``assumed_p``: a seeded simulation of the service's rule."""
+
+    assumed_p: float
+    round: int
+    max_n: int
+    runs: int = Field(description="Simulated streams (seed 0).")
+    expected_n: float = Field(description="Mean draws per prompt at the stop.")
+    expected_n_se: float = Field(description="Monte Carlo standard error of expected_n.")
+    certified_share: float = Field(
+        description="Share of streams that stopped with P(leak) shown below tau."
+    )
+
+
 class PlanResponse(BaseModel):
     """POST /v1/plan: the draws per prompt a target needs, and their cost."""
 
@@ -857,4 +883,5 @@ class PlanResponse(BaseModel):
     method: str = Field(description="How n was found and what it guarantees.")
     prompts: int
     draws_total: int
+    adaptive: PlanAdaptive | None = None
     cost: PlanCost | None = None

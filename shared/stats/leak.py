@@ -7,8 +7,9 @@ With p = P(score >= leak_at) for one prompt, leak@k = 1 - (1 - p)^k.
   without replacement from the n contain a leak). It exists only for k <= n: leak@k is a
   polynomial of degree k in p, and from n Bernoulli draws only polynomials of degree <= n have
   unbiased estimators. Above n the estimate is None (NaN in arrays); the bounds still exist.
-  We compute it in exact integer arithmetic (``math.comb``, one correctly rounded division), so
-  there is no cancellation when the estimate is tiny.
+  We compute it in exact integer arithmetic (``math.comb``, one correctly rounded division) up
+  to n = EXACT_N, so there is no cancellation when the estimate is tiny; above, as a log-space
+  product (``leak_at_k_estimate``).
 * **Bounds.** leak@k is strictly increasing in p, so the one-sided Clopper-Pearson bounds on p
   (each at 1 - alpha, exact for fixed n) map onto one-sided bounds on leak@k at the same level:
   ``1 - (1 - p_lower)^k`` and ``1 - (1 - p_upper)^k``.
@@ -50,15 +51,28 @@ def check_ks(ks: Sequence[int] | ArrayLike, *, name: str = "k") -> IntArray:
     return arr
 
 
+EXACT_N = 10_000  # up to this n the estimate uses exact integers; above, a log-space sum
+
+
 def leak_at_k_estimate(c: int, n: int, k: int) -> float | None:
     """Unbiased estimate ``1 - C(n - c, k) / C(n, k)``; None when k > n (no unbiased one exists)."""
     if not (0 <= c <= n and n >= 1 and k >= 1):
         raise InvalidInput(f"need 0 <= c <= n, n >= 1, k >= 1; got c={c}, n={n}, k={k}", param="k")
     if k > n:
         return None
-    total = math.comb(n, k)
-    # Exact numerator (no 1 - ratio cancellation); int / int is correctly rounded in Python.
-    return (total - math.comb(n - c, k)) / total
+    if c == 0:
+        return 0.0
+    if n - c < k:
+        return 1.0  # every k-subset holds a leak
+    if n <= EXACT_N:
+        total = math.comb(n, k)
+        # Exact numerator (no 1 - ratio cancellation); int / int is correctly rounded in Python.
+        return (total - math.comb(n - c, k)) / total
+    # C(n - c, k) / C(n, k) = prod_{i < k} (1 - c / (n - i)): each factor's log is accurate, so
+    # the sum is to a few ulps per term, where C(500000, 100000) alone would take seconds.
+    i = np.arange(k, dtype=np.float64)
+    log_ratio = float(np.log1p(-c / (n - i)).sum())
+    return float(-math.expm1(log_ratio))
 
 
 def leak_at_k_from_p(p: ArrayLike, k: int | ArrayLike) -> FloatArray:

@@ -179,3 +179,38 @@ def test_job_results_carry_mean_leak_at_k_and_the_family_statement(store: Store)
     assert "at least 2 of 4" in summary.leaks.statement
     m = summary.leak_at_k[1]
     assert m.lower <= (m.estimate or 0.0) <= m.upper
+
+
+def test_plan_simulates_adaptive_stopping_at_a_stated_p(client: TestClient) -> None:
+    body = {"target": "certify", "tau": 0.01, "alpha": 0.01, "assumed_p": 0.0, "round": 64}
+    r = client.post("/v1/plan", json=body)
+    assert r.status_code == 200, r.text
+    adaptive = r.json()["adaptive"]
+    # No draw ever leaks: every stream stops at the same round, below tau; the anytime-valid
+    # sequence needs more draws than the fixed-n 459, which may not look at the data.
+    assert adaptive["certified_share"] == 1.0 and adaptive["expected_n_se"] == 0.0
+    assert adaptive["expected_n"] % 64 == 0 and adaptive["expected_n"] > 459
+    leaky = client.post("/v1/plan", json={**body, "assumed_p": 0.05}).json()["adaptive"]
+    assert leaky["certified_share"] == 0.0  # P(leak) = 5% is never certified below 1%
+    r = client.post("/v1/plan", json={**body, "round": 1})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "round"
+    r = client.post("/v1/plan", json={"target": "mean_width", "width": 0.1, "assumed_p": 0.1})
+    assert r.status_code == 422 and r.json()["error"]["param"] == "assumed_p"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "param"),
+    [("k", [10, 0], "k[1]"), ("k", [100_001], "k[0]"), ("family", "sidak", "family"),
+     ("leak_tau", 1.0, "leak_tau"), ("leak_at", 1.5, "leak_at")],
+)  # fmt: skip
+def test_job_submission_names_bad_decision_fields(
+    client: TestClient, field: str, value: Any, param: str
+) -> None:
+    body = {
+        "model": "tiny",
+        "prompts": [{"id": "q", "prompt": "question", "reference": "x"}],
+        "sampling": {"n": 8},
+        field: value,
+    }
+    r = client.post("/v1/jobs", json=body)
+    assert r.status_code == 422 and r.json()["error"]["param"] == param, r.text

@@ -94,3 +94,12 @@ def test_mean_leak_at_k_bounds_hold_over_prompts() -> None:
         assert res.lower[0] <= res.estimate[0] <= res.upper[0]
         misses += bool(res.upper[0] < truth or res.lower[0] > truth)
     assert misses / runs <= 2 * alpha + 3 * math.sqrt(2 * alpha / runs)
+
+
+def test_large_n_uses_log_space_and_agrees_with_exact_integers() -> None:
+    # Just above the exact-integer range the log-space product must match the exact value.
+    for c, k in ((1, 1), (3, 50), (40, 1000), (2, 9000)):
+        n = 10_001
+        exact = (math.comb(n, k) - math.comb(n - c, k)) / math.comb(n, k)
+        assert leak_at_k_estimate(c, n, k) == pytest.approx(exact, rel=1e-11)
+    assert leak_at_k_estimate(400_000, 500_000, 100_000) == 1.0  # n - c < k
