@@ -54,4 +54,9 @@ def clopper_pearson(k: ArrayLike, n: ArrayLike, *, alpha: float) -> BinomialBoun
             k_arr >= n_arr, 1.0, betaincinv(kf + 1.0, np.maximum(nf - kf, 1.0), 1.0 - alpha)
         )
         lower = np.where(k_arr <= 0, 0.0, betaincinv(np.maximum(kf, 1.0), nf - kf + 1.0, alpha))
+    # For extreme alpha (about 1e-200) scipy's inverse can fail to converge and return NaN
+    # (found by schemathesis through POST /v1/bounds). The trivial bounds 0 and 1 are still
+    # valid at any level, so a failed inversion widens the bound instead of breaking the row.
+    lower = np.where(np.isnan(lower), 0.0, lower)
+    upper = np.where(np.isnan(upper), 1.0, upper)
     return BinomialBounds(k=k_arr, n=n_arr, lower=lower, upper=upper)

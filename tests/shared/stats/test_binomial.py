@@ -61,3 +61,11 @@ def test_bad_input_is_named(k: object, n: object, alpha: float, param: str) -> N
     with pytest.raises(InvalidInput) as info:
         clopper_pearson(k, n, alpha=alpha)  # type: ignore[arg-type]
     assert info.value.param == param
+
+
+def test_a_failed_inversion_at_extreme_alpha_falls_back_to_the_trivial_bound() -> None:
+    # scipy's betaincinv returns NaN for k = 3, n = 6 at alpha = 1.86e-213 (schemathesis found
+    # it through POST /v1/bounds); 0 is a valid lower bound at every level.
+    cp = clopper_pearson([0, 1, 3, 6], [6, 6, 6, 6], alpha=1.86e-213)
+    assert np.isfinite(cp.lower).all() and np.isfinite(cp.upper).all()
+    assert cp.lower[2] == 0.0 and (cp.lower <= cp.upper).all()
