@@ -124,6 +124,61 @@ def print_table(
         )
 
 
+ADAPTIVE_THRESHOLD = 0.01
+ADAPTIVE_ROUND = 32
+
+
+def adaptive_body(model: str, prompts: list[dict[str, Any]], args: argparse.Namespace) -> Any:
+    return {
+        "model": model,
+        "prompts": prompts,
+        "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": args.max_tokens},
+        "scorer": {"name": "rouge_l_recall"},
+        "alpha": args.alpha,
+        "greedy": False,
+        "stopping": {
+            "target": "p_full",
+            "threshold": ADAPTIVE_THRESHOLD,
+            "min_n": min(ADAPTIVE_ROUND, args.n),
+            "max_n": args.n,
+            "round": min(ADAPTIVE_ROUND, args.n),
+        },
+    }
+
+
+def fixed_decision(full_score: dict[str, Any]) -> str:
+    """The fixed-n run's answer to the adaptive question, from its one-sided Clopper-Pearson
+    bounds (each at 1 - alpha) on P(score = 1)."""
+    if full_score["lower"] > ADAPTIVE_THRESHOLD:
+        return "above"
+    if full_score["upper"] < ADAPTIVE_THRESHOLD:
+        return "below"
+    return "undecided"
+
+
+def saving_line(
+    fixed: dict[str, dict[str, Any]], adaptive: dict[str, dict[str, Any]], args: argparse.Namespace
+) -> str:
+    """Draws used adaptive vs fixed, and how their decisions compare, question by question."""
+    used = fixed_draws = same = opposite = left_open = total = 0
+    for name, results in fixed.items():
+        for pf, pa in zip(results["prompts"], adaptive[name]["prompts"], strict=True):
+            seq = pa["sequential"]
+            f, a = fixed_decision(pf["full_score"]), seq["decision"]
+            used += seq["n_used"]
+            fixed_draws += pf["n"]
+            total += 1
+            same += f == a
+            opposite += {f, a} == {"above", "below"}
+            left_open += f != "undecided" and a == "undecided"
+    ratio = fixed_draws / used if used else float("inf")
+    return (
+        f"Adaptive: {used} draws instead of {fixed_draws} ({ratio:.1f}x fewer) to decide whether "
+        f"P(answer) > {ADAPTIVE_THRESHOLD:g}; same decision as the {args.n}-draw run for {same} "
+        f"of {total} questions, opposite for {opposite}, left undecided for {left_open}."
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if not (0 < args.alpha <= 0.5):
         raise UsageError(f"probeval demo: --alpha must be in (0, 0.5], got {args.alpha}")
@@ -183,6 +238,18 @@ def _run_jobs(
             say(
                 f"submitted the {name} set: {len(splits[name])} questions x {args.n} draws -> job {jobs[name]}"
             )
+        for name in ("forget", "retain"):
+            # The same questions, drawn adaptively: each stops once its P(answer) is provably
+            # above or below ADAPTIVE_THRESHOLD (anytime-valid at the same alpha), at most n.
+            body = adaptive_body(model, splits[name], args)
+            resp = c.post("/v1/jobs", json=body)
+            resp.raise_for_status()
+            jobs[f"{name}*"] = resp.json()["id"]
+            say(
+                f"submitted the {name} set adaptively: at most {args.n} draws per question, "
+                f"stopping once P(answer) is provably above or below {ADAPTIVE_THRESHOLD:g} "
+                f"-> job {jobs[name + '*']} (shown as {name}*)"
+            )
         progress = Progress()
         while True:
             views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
@@ -201,7 +268,12 @@ def _run_jobs(
         report_dir.mkdir(parents=True, exist_ok=True)
         forgotten = leaked = 0
         retain_greedy: list[float] = []
-        for name, jid in jobs.items():
+        adaptive = {
+            name: c.get(f"/v1/jobs/{jobs[name + '*']}/results").json()
+            for name in ("forget", "retain")
+        }
+        for name in ("forget", "retain"):
+            jid = jobs[name]
             results = c.get(f"/v1/jobs/{jid}/results").json()
             print_table(name, results, args.alpha)
             (report_dir / f"demo-{name}.html").write_text(c.get(f"/v1/jobs/{jid}/report").text)
@@ -227,6 +299,10 @@ def _run_jobs(
                 f"          Retain questions keep a mean greedy score of "
                 f"{sum(retain_greedy) / len(retain_greedy):.2f}."
             )
+        fixed_results = {
+            name: c.get(f"/v1/jobs/{jobs[name]}/results").json() for name in ("forget", "retain")
+        }
+        print(saving_line(fixed_results, adaptive, args))
         print(
             f"Reports: {(report_dir / 'demo-forget.html').resolve()} and "
             f"{(report_dir / 'demo-retain.html').resolve()}"
