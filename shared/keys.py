@@ -23,11 +23,12 @@ def rq_queue_list(queue_name: str) -> str:
     return f"{RQ_QUEUE_LIST_PREFIX}{queue_name}"
 
 
-CHUNK_STAGES = ("sample", "score")
+# The judge stage runs only for jobs scored by a judge model (workers/sampler/judging.py).
+CHUNK_STAGES = ("sample", "judge", "score")
 
 
 def rq_chunk_id(job_id: str, chunk_id: int, stage: str) -> str:
-    """The RQ job id of one stage (``sample`` or ``score``) of a chunk: one id per (job, chunk,
+    """The RQ job id of one stage (``sample``, ``judge`` or ``score``) of a chunk: one id per (job, chunk,
     stage), so a duplicate enqueue replaces, never adds, work. RQ keys its records by it."""
     return f"{job_id}-{chunk_id}-{stage}"
 
@@ -88,6 +89,11 @@ def job_chunks_enqueued(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:chunks-enqueued"
 
 
+def job_rendered_prompts(job_id: str) -> str:
+    """Hash: prompt index -> the prompt text the model was given (chat prompts, rendered)."""
+    return f"{PREFIX}:job:{job_id}:rendered-prompts"
+
+
 def job_results(job_id: str) -> str:
     """String: the JobResults JSON, written once when the job finishes."""
     return f"{PREFIX}:job:{job_id}:results"
@@ -100,6 +106,13 @@ def job_keys_pattern(job_id: str) -> str:
 
 # Worker registry
 MODELS = f"{PREFIX}:models"  # hash: model name -> engine description
+# Hash: model name -> ModelCapabilities JSON (chat template, tokenizer hash), set by its samplers.
+MODEL_CAPABILITIES = f"{PREFIX}:model-capabilities"
+
+
+def model_tokenizer(model: str) -> str:
+    """String: the model's tokenizer as Hugging Face tokenizer.json (checks of judge labels)."""
+    return f"{PREFIX}:model:{model}:tokenizer"
 
 
 def model_workers(model: str) -> str:

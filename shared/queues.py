@@ -21,6 +21,7 @@ from shared.schemas import ChunkTask
 
 SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
 SCORE_TASK = "workers.scorer.tasks.score_chunk"
+JUDGE_TASK = "workers.sampler.judging.judge_chunk"
 FAILURE_CALLBACK = "workers.failures.chunk_failed"
 DELIVER_TASK = "workers.callbacks.deliver_callback"
 
@@ -115,6 +116,13 @@ def stage_chunks(queue: Queue, chunks: Sequence[ChunkTask], settings: Settings) 
 
 def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: Settings) -> None:
     _enqueue(sample_queue(conn, model), SAMPLE_TASK, task, settings, "sample")
+
+
+def enqueue_judging(
+    conn: redis.Redis, judge_model: str, task: ChunkTask, settings: Settings
+) -> None:
+    """A chunk's draws to the judge model's samplers (its sample queue)."""
+    _enqueue(sample_queue(conn, judge_model), JUDGE_TASK, task, settings, "judge")
 
 
 def enqueue_scoring(conn: redis.Redis, task: ChunkTask, settings: Settings) -> None:

@@ -16,8 +16,10 @@ from functools import lru_cache, partial
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
+from pydantic import BaseModel
 
 from shared.schemas import JobCreate, JobResults, PromptResult
+from shared.scorers.judge import JudgeOptions, template_sha256
 from shared.stats import dkw_epsilon
 from shared.stats.sequential import uniform_dkw_epsilon
 from shared.verdicts import prompt_verdict
@@ -205,6 +207,17 @@ def _environment() -> Environment:
     return env
 
 
+def scorer_label(scorer: BaseModel) -> str:
+    """The scorer as the report names it: its name and its main option."""
+    name = str(getattr(scorer, "name", ""))
+    if isinstance(scorer, JudgeOptions):
+        return (
+            f"{name} (judge {scorer.judge_model}, template {template_sha256(scorer.template)[:12]})"
+        )
+    pattern = getattr(scorer, "pattern", None)
+    return name + (f" /{pattern}/" if pattern else "")
+
+
 def render_report(
     job_id: str, spec: JobCreate, results: JobResults, scores: Sequence[Sequence[float]]
 ) -> str:
@@ -219,7 +232,7 @@ def render_report(
         "temperature / top_p / top_k": f"{s.temperature:g} / {s.top_p:g} / {s.top_k}",
         "max_tokens": str(s.max_tokens),
         "seed": "none" if s.seed is None else str(s.seed),
-        "scorer": spec.scorer.name + (f" /{spec.scorer.pattern}/" if spec.scorer.pattern else ""),
+        "scorer": scorer_label(spec.scorer),
         "alpha": f"{spec.alpha:g} (each bound holds with probability ≥ {1 - spec.alpha:g} per prompt)",
         "ed lambda": f"{spec.ed_lambda:g}",
     }

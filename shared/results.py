@@ -14,11 +14,13 @@ from shared.schemas import (
     JobCreate,
     JobResults,
     JobStatus,
+    JudgeInfo,
     LeakFamily,
     MeanLeakAtK,
     PromptResult,
     ResultsSummary,
 )
+from shared.scorers.judge import JudgeOptions, template_sha256
 from shared.sequential import SEQUENTIAL_ASSUMPTIONS, sequential_row
 from shared.stats import clopper_pearson
 from shared.stats.family import binomial_pvalues_above, decide
@@ -50,6 +52,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
     if spec.stopping is not None:
         return build_adaptive_results(store, job, status=status)
     greedy = store.greedy(job.id)
+    rendered = store.rendered_prompts(job.id)
     rows: list[list[float]] = []
     prompt_indices: list[int] = []
     partial = False
@@ -69,6 +72,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
             PromptResult(
                 id=spec.prompts[index].id,
                 n=len(rows[position]),
+                rendered_prompt=spec.prompts[index].prompt or rendered.get(index),
                 greedy=greedy.get(index),
                 bounds=response.rows[position],
                 full_score=full[position],
@@ -78,6 +82,7 @@ def build_results(store: Store, job: JobRecord, *, status: JobStatus) -> JobResu
         id=job.id,
         status=status,
         alpha=spec.alpha,
+        judge=judge_info(spec),
         partial=partial,
         prompts=prompts,
         source_job=job.source_job,
@@ -138,6 +143,17 @@ def _mean_and_upper(p: PromptResult) -> tuple[float, float]:
     if p.sequential is None:
         raise ValueError(f"prompt {p.id} has no bounds")
     return p.sequential.mean, p.sequential.anytime.expectation.upper
+
+
+def judge_info(spec: JobCreate) -> JudgeInfo | None:
+    scorer = spec.scorer
+    if not isinstance(scorer, JudgeOptions):
+        return None
+    return JudgeInfo(
+        judge_model=scorer.judge_model,
+        template_sha256=template_sha256(scorer.template),
+        labels=dict(scorer.labels),
+    )
 
 
 def summarize(prompts: list[PromptResult]) -> ResultsSummary:

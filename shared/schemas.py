@@ -5,12 +5,20 @@ the records stored in Redis. Field descriptions become the OpenAPI documentation
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast
 from urllib.parse import urlsplit
 
-import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
+from shared.scorers import SCORERS, ScorerDefinition
 from shared.stats.difference import Decision
 from shared.stats.family import Family
 from shared.stats.leak import MAX_K
@@ -300,20 +308,44 @@ class SequentialResponse(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 FamilyName = Family  # defined once, with the procedures, in shared.stats.family
-ScorerName = Literal["rouge_l_recall", "rouge_l_f", "exact_match", "contains", "regex"]
-SCORERS_NEEDING_REFERENCE: frozenset[str] = frozenset(
-    {"rouge_l_recall", "rouge_l_f", "exact_match", "contains"}
-)
+
+
+class ChatMessage(_Strict):
+    """One turn of a chat, in the OpenAI chat format."""
+
+    role: Literal["system", "user", "assistant"] = Field(description="Who speaks.")
+    content: str = Field(max_length=100_000, description="What is said.")
 
 
 class PromptSpec(_Strict):
-    """One prompt of a job."""
+    """One prompt of a job: exactly one of ``prompt`` (raw text) or ``messages`` (a chat, rendered
+    by the sampler with the model's own chat template, generation prompt added)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["prompt"]}, {"required": ["messages"]}]},
+    )
 
     id: str = Field(min_length=1, max_length=256, description="Caller's id, unique in the job.")
-    prompt: str = Field(min_length=1, max_length=100_000, description="The prompt text.")
+    prompt: str | None = Field(
+        None, min_length=1, max_length=100_000, description="The raw prompt text."
+    )
+    messages: list[ChatMessage] | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="A chat (OpenAI format); needs a model with a chat template.",
+    )
     reference: str | None = Field(
         None, max_length=100_000, description="Reference answer the scorer compares draws to."
     )
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> PromptSpec:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' (raw text) or 'messages' (a chat)")
+        return self
 
 
 class SamplingSpec(_Strict):
@@ -330,26 +362,46 @@ class SamplingSpec(_Strict):
     )
 
 
-class ScorerSpec(_Strict):
-    """How each draw is scored into [0, 1]."""
-
-    name: ScorerName = Field("rouge_l_recall", description="Scoring function.")
-    pattern: str | None = Field(
-        None, max_length=10_000, description="Regular expression, required for `regex`."
+def _scorer_variant(definition: ScorerDefinition) -> type[BaseModel]:
+    """The request schema of one registered scorer: its options plus ``name``."""
+    title = "".join(part.capitalize() for part in definition.name.split("_")) + "Scorer"
+    variant: type[BaseModel] = create_model(
+        title,
+        __base__=definition.options,
+        __doc__=definition.description,
+        name=cast(Any, (Literal[definition.name], Field(description="The scorer's name."))),
     )
+    return variant
 
-    @model_validator(mode="after")
-    def _pattern_fits_name(self) -> ScorerSpec:
-        if self.name == "regex":
-            if self.pattern is None:
-                raise ValueError("scorer 'regex' needs a 'pattern'")
-            try:
-                # The scorer searches with the `regex` module (it has timeouts), so validate
-                # with the same dialect.
-                regex.compile(self.pattern)
-            except regex.error as exc:
-                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from exc
-        return self
+
+SCORER_VARIANTS: dict[str, type[BaseModel]] = {
+    name: _scorer_variant(d) for name, d in sorted(SCORERS.items())
+}
+if TYPE_CHECKING:
+
+    class ScorerSpec(BaseModel):
+        """What type checkers see: every variant has a ``name``; narrow with isinstance on
+        the options class (e.g. ``JudgeOptions``)."""
+
+        name: str
+
+else:
+    # A discriminated union on ``name`` built from the registry when this module is imported:
+    # OpenAPI lists exactly the registered scorers and their options, and an unknown name is a
+    # 422 that lists the registered ones.
+    ScorerSpec = Annotated[
+        Union[tuple(SCORER_VARIANTS.values())],  # noqa: UP007
+        Field(discriminator="name", description="How each draw is scored into [0, 1]."),
+    ]
+
+
+def default_scorer() -> ScorerSpec:
+    return cast("ScorerSpec", SCORER_VARIANTS["rouge_l_recall"](name="rouge_l_recall"))
+
+
+def parse_scorer(data: dict[str, object]) -> ScorerSpec:
+    """A ``scorer`` object validated against the registry (as in a job)."""
+    return TypeAdapter(ScorerSpec).validate_python(data)
 
 
 class JobCreate(BoundsOptions):
@@ -358,7 +410,7 @@ class JobCreate(BoundsOptions):
     model: str = Field(min_length=1, max_length=256, description="A model served by live samplers.")
     prompts: list[PromptSpec] = Field(min_length=1, description="Prompts to sample.")
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
-    scorer: ScorerSpec = Field(default_factory=ScorerSpec)
+    scorer: ScorerSpec = Field(default_factory=default_scorer)
     greedy: bool = Field(True, description="Also record one temperature-0 generation per prompt.")
     family: FamilyName = Field(
         "none",
@@ -593,6 +645,11 @@ class PromptResult(BaseModel):
 
     id: str
     n: int
+    rendered_prompt: str | None = Field(
+        None,
+        description="The exact text the model was given: `prompt` itself, or the `messages` "
+        "rendered with the model's chat template (null if no chunk of the job ran).",
+    )
     greedy: GreedyResult | None
     bounds: BoundsRow | None = Field(
         description="Fixed-n bounds; null for an adaptive job (they are invalid under optional "
@@ -663,12 +720,21 @@ class LeakFamily(BaseModel):
     statement: str
 
 
+class JudgeInfo(BaseModel):
+    """Which judge scored the draws, with what (for audit)."""
+
+    judge_model: str
+    template_sha256: str = Field(description="SHA-256 of the judge template (UTF-8).")
+    labels: dict[str, float]
+
+
 class JobResults(BaseModel):
     """GET /v1/jobs/{id}/results."""
 
     id: str
     status: JobStatus
     alpha: float
+    judge: JudgeInfo | None = Field(None, description="Set for jobs scored by a judge model.")
     partial: bool = Field(False, description="True when the job was cancelled before n draws.")
     source_job: str | None = Field(
         None, description="For a rescore job: the job whose stored draws these results score."
@@ -691,6 +757,9 @@ class SamplesPage(BaseModel):
 
     samples: list[Sample]
     total: int
+    rendered_prompt: str | None = Field(
+        None, description="The exact text the model was given (see PromptResult)."
+    )
 
 
 class ModelInfo(BaseModel):
@@ -699,6 +768,19 @@ class ModelInfo(BaseModel):
     name: str
     engine: str
     workers: int
+    chat_template: bool = Field(
+        False, description="The model has a chat template: jobs may send `messages`."
+    )
+
+
+class ModelCapabilities(BaseModel):
+    """What a model's samplers register besides liveness (stored per model)."""
+
+    chat_template: bool = Field(description="The tokenizer has a chat template.")
+    judging: bool = Field(False, description="The engine can score judge labels.")
+    tokenizer_sha256: str | None = Field(
+        None, description="SHA-256 of the registered tokenizer.json (null: none registered)."
+    )
 
 
 class ModelList(BaseModel):

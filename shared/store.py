@@ -37,6 +37,7 @@ from shared.schemas import (
     JobResults,
     JobStatus,
     JobView,
+    ModelCapabilities,
     ModelInfo,
     Progress,
 )
@@ -300,6 +301,21 @@ class Store:
         pipe.expire(keys.job_greedy(job_id), self.retention_s)
         pipe.execute()
 
+    def save_rendered_prompt(self, job_id: str, prompt_index: int, text: str) -> None:
+        """The text a chat prompt was rendered to (first write wins: one rendering per prompt)."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hsetnx(keys.job_rendered_prompts(job_id), str(prompt_index), text)
+        pipe.expire(keys.job_rendered_prompts(job_id), self.retention_s)
+        pipe.execute()
+
+    def rendered_prompts(self, job_id: str) -> dict[int, str]:
+        raw = self.r.hgetall(keys.job_rendered_prompts(job_id))
+        return {int(k): str(v) for k, v in raw.items()}
+
+    def rendered_prompt(self, job_id: str, prompt_index: int) -> str | None:
+        value = self.r.hget(keys.job_rendered_prompts(job_id), str(prompt_index))
+        return None if value is None else str(value)
+
     def greedy(self, job_id: str) -> dict[int, GreedyResult]:
         raw = self.r.hgetall(keys.job_greedy(job_id))
         return {int(k): GreedyResult.model_validate_json(v) for k, v in raw.items()}
@@ -333,6 +349,26 @@ class Store:
         pipe.zremrangebyscore(keys.model_workers(model), "-inf", now - ttl_s)
         pipe.execute()
 
+    def register_capabilities(
+        self, model: str, capabilities: ModelCapabilities, tokenizer_json: str | None
+    ) -> None:
+        """What the model's samplers can do; the tokenizer is written only when it changed."""
+        pipe = self.r.pipeline(transaction=True)
+        if tokenizer_json is not None:
+            pipe.set(keys.model_tokenizer(model), tokenizer_json)
+        else:
+            pipe.delete(keys.model_tokenizer(model))
+        pipe.hset(keys.MODEL_CAPABILITIES, model, capabilities.model_dump_json())
+        pipe.execute()
+
+    def capabilities(self, model: str) -> ModelCapabilities | None:
+        raw = self.r.hget(keys.MODEL_CAPABILITIES, model)
+        return ModelCapabilities.model_validate_json(raw) if raw else None
+
+    def tokenizer_json(self, model: str) -> str | None:
+        raw = self.r.get(keys.model_tokenizer(model))
+        return None if raw is None else str(raw)
+
     def unregister(self, model: str, worker_id: str) -> None:
         self.r.zrem(keys.model_workers(model), worker_id)
 
@@ -340,9 +376,14 @@ class Store:
         """Models with at least one worker whose heartbeat is younger than ``ttl_s``."""
         now = time.time()
         engines = self.r.hgetall(keys.MODELS)
+        capabilities = self.r.hgetall(keys.MODEL_CAPABILITIES)
         models = []
         for name in sorted(engines):
             live = int(self.r.zcount(keys.model_workers(str(name)), now - ttl_s, "+inf"))
             if live:
-                models.append(ModelInfo(name=name, engine=engines[name], workers=live))
+                caps = capabilities.get(name)
+                chat = bool(caps and ModelCapabilities.model_validate_json(caps).chat_template)
+                models.append(
+                    ModelInfo(name=name, engine=engines[name], workers=live, chat_template=chat)
+                )
         return models

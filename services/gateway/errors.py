@@ -24,7 +24,7 @@ from shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from shared.schemas import ErrorInfo, ErrorResponse
+from shared.schemas import SCORER_VARIANTS, ErrorInfo, ErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,17 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def _param(loc: tuple[Any, ...]) -> str | None:
-    """('body', 'prompts', 0, 'reference') -> 'prompts[0].reference'."""
+def _param(loc: tuple[Any, ...], error_type: str = "") -> str | None:
+    """('body', 'prompts', 0, 'reference') -> 'prompts[0].reference'.
+
+    The scorer is a union discriminated by ``name``: pydantic puts the chosen tag in the
+    location (('body', 'scorer', 'regex', 'pattern')); it is dropped, and a bad or missing tag
+    is reported as ``scorer.name``."""
     parts = [p for p in loc if p not in ("body", "query", "path")]
+    if len(parts) >= 2 and parts[0] == "scorer" and parts[1] in SCORER_VARIANTS:
+        parts = [parts[0], *parts[2:]]
+    if error_type in ("union_tag_invalid", "union_tag_not_found") and parts == ["scorer"]:
+        parts = ["scorer", "name"]
     out = ""
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
@@ -109,7 +117,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-    param = _param(tuple(first.get("loc", ())))
+    param = _param(tuple(first.get("loc", ())), str(first.get("type", "")))
     if first.get("type") == "json_invalid":
         return error_response(
             400, "invalid_json", f"request body is not valid JSON: {first.get('msg')}", None

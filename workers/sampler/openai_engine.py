@@ -44,12 +44,14 @@ from tenacity import (
 
 from shared.config import Settings
 from shared.errors import InvalidInput
+from shared.schemas import ChatMessage
 from workers.sampler.generation import (
     GREEDY_BELOW,
     Completion,
     EngineRefused,
     EngineUnavailable,
     GenerationRequest,
+    LabelPrompt,
     PromptTooLong,
 )
 
@@ -129,6 +131,11 @@ class OpenAIEngine:
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="probeval-http")
         self.max_model_len: int | None = None
         self.description = f"openai-compatible {self.base} ({config.served_model})"
+        # Not yet over HTTP: chat rendering (the exact rendered text must be stored) and judge
+        # label log-probabilities. The sampler registers both as absent, so the gateway refuses
+        # `messages` and a judge on this model at submit.
+        self.chat_template = False
+        self.judging = False
 
     # -- health -------------------------------------------------------------------------------
 
@@ -180,6 +187,22 @@ class OpenAIEngine:
         if errors:
             raise _most_telling(errors)
         return results
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        raise InvalidInput(
+            "an endpoint sampler does not render chat templates; send 'prompt'", param="messages"
+        )
+
+    def label_logprobs(
+        self, prompts: Sequence[LabelPrompt], labels: Sequence[str]
+    ) -> list[dict[str, float]]:
+        raise InvalidInput(
+            "an endpoint sampler cannot judge; serve the judge model in process",
+            param="scorer.judge_model",
+        )
+
+    def tokenizer_json(self) -> str | None:
+        return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

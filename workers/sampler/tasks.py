@@ -9,11 +9,12 @@ from typing import Any
 from shared.callbacks import set_status_and_notify
 from shared.errors import InvalidInput, NotFound
 from shared.metrics import record_generated
-from shared.queues import enqueue_scoring
+from shared.queues import enqueue_judging, enqueue_scoring
 from shared.schemas import ChunkTask, ErrorInfo, JobCreate, JobStatus
+from shared.scorers.judge import JudgeOptions
 from shared.store import ACTIVE
 from workers.runtime import Runtime
-from workers.sampler.generation import GenerationRequest, PromptTooLong
+from workers.sampler.generation import GenerationEngine, GenerationRequest, PromptTooLong
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,32 @@ def slice_seed(job_seed: int | None, prompt_index: int, start: int) -> int | Non
     return (job_seed * 1_000_003 + prompt_index * 65_537 + start) % _SEED_MODULUS
 
 
-def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
+def render_prompts(engine: GenerationEngine, spec: JobCreate, task: ChunkTask) -> dict[int, str]:
+    """The chat prompts of the chunk rendered with the model's chat template, by prompt index;
+    ``InvalidInput`` naming ``prompts[i].messages`` when the template cannot render one."""
+    rendered: dict[int, str] = {}
+    for sl in task.slices:
+        messages = spec.prompts[sl.prompt_index].messages
+        if messages is None or sl.prompt_index in rendered:
+            continue
+        try:
+            rendered[sl.prompt_index] = engine.render_chat(messages)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, param=f"prompts[{sl.prompt_index}].messages") from exc
+    return rendered
+
+
+def build_requests(
+    spec: JobCreate, task: ChunkTask, rendered: dict[int, str] | None = None
+) -> list[GenerationRequest]:
+    """One request per slice; chat prompts take their text from ``rendered``."""
     s = spec.sampling
     requests = []
     for sl in task.slices:
-        prompt = spec.prompts[sl.prompt_index].prompt
+        spec_prompt = spec.prompts[sl.prompt_index]
+        messages = tuple(spec_prompt.messages) if spec_prompt.messages is not None else None
+        prompt = (rendered or {})[sl.prompt_index] if messages is not None else spec_prompt.prompt
+        assert prompt is not None  # PromptSpec holds exactly one of prompt and messages
         if task.greedy:
             requests.append(
                 GenerationRequest(
@@ -43,6 +65,7 @@ def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
                     top_k=0,
                     max_tokens=s.max_tokens,
                     seed=None,
+                    messages=messages,
                 )
             )
         else:
@@ -55,6 +78,7 @@ def build_requests(spec: JobCreate, task: ChunkTask) -> list[GenerationRequest]:
                     top_k=s.top_k,
                     max_tokens=s.max_tokens,
                     seed=slice_seed(s.seed, sl.prompt_index, sl.start),
+                    messages=messages,
                 )
             )
     return requests
@@ -75,7 +99,10 @@ def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
 
     started = time.monotonic()
     try:
-        completions = rt.engine.generate(build_requests(job.spec, task))
+        rendered = render_prompts(rt.engine, job.spec, task)
+        for index, text in rendered.items():
+            rt.store.save_rendered_prompt(task.job_id, index, text)
+        completions = rt.engine.generate(build_requests(job.spec, task, rendered))
     except InvalidInput as exc:
         # Retrying cannot help (e.g. a prompt longer than the context): fail the job now.
         param = exc.param
@@ -110,5 +137,10 @@ def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
             generated += rt.store.save_texts(
                 task.job_id, sl.prompt_index, {sl.start + i: c.text for i, c in enumerate(outs)}
             )
-    enqueue_scoring(rt.rq, task, rt.settings)
+    scorer = job.spec.scorer
+    if isinstance(scorer, JudgeOptions):
+        # The judge model's samplers score the draws, then the scorer finalises as usual.
+        enqueue_judging(rt.rq, scorer.judge_model, task, rt.settings)
+    else:
+        enqueue_scoring(rt.rq, task, rt.settings)
     return {"chunk": task.chunk_id, "new_draws": generated}

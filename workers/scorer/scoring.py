@@ -1,18 +1,19 @@
-"""Per-draw scoring functions: text (and the prompt's reference) -> score in [0, 1]."""
+"""The built-in per-draw scoring functions (text and the prompt's reference -> score in [0, 1])
+and ``make_scorer``, which builds any registered scorer's function (shared/scorers)."""
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
 from functools import lru_cache
 
 import regex
+from pydantic import BaseModel
 from rouge_score import rouge_scorer
 
-from shared.schemas import ScorerSpec
-
-Scorer = Callable[[str, str | None], float]
+from shared.scorers import ScoreFn, scorer_definition
+from shared.scorers.builtin import RegexOptions
+from shared.scorers.registry import load_factory
 
 # A user-supplied pattern must not hang a scorer (catastrophic backtracking): the `regex`
 # module supports a per-search timeout, `re` does not.
@@ -50,23 +51,45 @@ def contains(text: str, reference: str | None) -> float:
     return float((reference or "").casefold() in text.casefold())
 
 
-def make_scorer(spec: ScorerSpec) -> Scorer:
-    """The scoring function a job asked for."""
-    if spec.name == "regex":
-        compiled = regex.compile(spec.pattern or "")
+def make_rouge_l_recall(options: BaseModel) -> ScoreFn:
+    return rouge_l_recall
 
-        def regex_search(text: str, reference: str | None) -> float:
-            try:
-                return float(compiled.search(text, timeout=REGEX_TIMEOUT_S) is not None)
-            except TimeoutError as exc:
-                raise ValueError(
-                    f"scorer.pattern took over {REGEX_TIMEOUT_S}s on one draw"
-                ) from exc
 
-        return regex_search
-    return {
-        "rouge_l_recall": rouge_l_recall,
-        "rouge_l_f": rouge_l_f,
-        "exact_match": exact_match,
-        "contains": contains,
-    }[spec.name]
+def make_rouge_l_f(options: BaseModel) -> ScoreFn:
+    return rouge_l_f
+
+
+def make_exact_match(options: BaseModel) -> ScoreFn:
+    return exact_match
+
+
+def make_contains(options: BaseModel) -> ScoreFn:
+    return contains
+
+
+def make_regex(options: BaseModel) -> ScoreFn:
+    assert isinstance(options, RegexOptions)
+    compiled = regex.compile(options.pattern)
+
+    def regex_search(text: str, reference: str | None) -> float:
+        try:
+            return float(compiled.search(text, timeout=REGEX_TIMEOUT_S) is not None)
+        except TimeoutError as exc:
+            raise ValueError(f"scorer.pattern took over {REGEX_TIMEOUT_S}s on one draw") from exc
+
+    return regex_search
+
+
+def make_scorer(spec: BaseModel) -> ScoreFn:
+    """The scoring function a job's ``scorer`` asks for, through the registry; a score outside
+    [0, 1] (a faulty plug-in) is an error, never a stored score."""
+    definition = scorer_definition(str(getattr(spec, "name", "")))
+    score = load_factory(definition)(spec)
+
+    def checked(text: str, reference: str | None) -> float:
+        value = float(score(text, reference))
+        if not (0.0 <= value <= 1.0):
+            raise ValueError(f"scorer {definition.name!r} returned {value!r}, outside [0, 1]")
+        return value
+
+    return checked

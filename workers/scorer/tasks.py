@@ -11,7 +11,8 @@ from shared.errors import NotFound
 from shared.metrics import record_scored
 from shared.results import build_results
 from shared.schemas import ChunkTask, GreedyResult, JobStatus
-from shared.store import ACTIVE, JobRecord
+from shared.scorers import scorer_definition
+from shared.store import ACTIVE, JobRecord, Store
 from workers.runtime import Runtime
 from workers.scorer.scoring import make_scorer
 
@@ -28,6 +29,26 @@ def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     # Draws of a cancelled job are still scored: cancelling keeps what was drawn. A rescore
     # job has no sampling chunk, so it starts running here.
     store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])
+    if scorer_definition(job.spec.scorer.name).judged:
+        # The judge model's samplers stored the scores (workers/sampler/judging.py).
+        check_judged(store, task)
+        scored = 0
+    else:
+        scored = score_draws(store, job, task)
+    if job.spec.stopping is not None and not task.greedy:
+        for prompt_index, (start, end) in round_spans(task).items():
+            advance_round(store, rt.rq, rt.settings, job, prompt_index, start, end)
+    done = store.mark_chunk_scored(task.job_id, task.chunk_id)
+    if job.spec.stopping is not None:
+        if adaptive_finished(store, job.id):
+            finalize(rt, job)
+    elif done >= job.chunks_total:
+        finalize(rt, job)
+    return {"chunk": task.chunk_id, "new_scores": scored}
+
+
+def score_draws(store: Store, job: JobRecord, task: ChunkTask) -> int:
+    """Score the chunk's draws with the job's scorer; returns how many scores were new."""
     scorer = make_scorer(job.spec.scorer)
     scored = 0
     for sl in task.slices:
@@ -50,16 +71,19 @@ def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         }
         scored += store.save_scores(task.job_id, sl.prompt_index, scores)
         record_scored(store.r, job.spec.model, draws=len(scores))
-    if job.spec.stopping is not None and not task.greedy:
-        for prompt_index, (start, end) in round_spans(task).items():
-            advance_round(store, rt.rq, rt.settings, job, prompt_index, start, end)
-    done = store.mark_chunk_scored(task.job_id, task.chunk_id)
-    if job.spec.stopping is not None:
-        if adaptive_finished(store, job.id):
-            finalize(rt, job)
-    elif done >= job.chunks_total:
-        finalize(rt, job)
-    return {"chunk": task.chunk_id, "new_scores": scored}
+    return scored
+
+
+def check_judged(store: Store, task: ChunkTask) -> None:
+    """A judged chunk reaches the scorer only after the judge stored every score."""
+    for sl in task.slices:
+        if task.greedy:
+            if sl.prompt_index not in store.greedy(task.job_id):
+                raise RuntimeError(f"judged greedy score of prompt {sl.prompt_index} is missing")
+            continue
+        indices = list(range(sl.start, sl.start + sl.count))
+        if any(s is None for s in store.scores(task.job_id, sl.prompt_index, indices)):
+            raise RuntimeError(f"judged scores of prompt {sl.prompt_index} are missing")
 
 
 def round_spans(task: ChunkTask) -> dict[int, tuple[int, int]]:

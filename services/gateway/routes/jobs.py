@@ -135,7 +135,10 @@ def get_samples(
         for i, t, s in zip(indices, texts, scores, strict=True)
         if t is not None
     ]
-    return SamplesPage(samples=samples, total=store.count_texts(job_id, index))
+    rendered = job.spec.prompts[index].prompt or store.rendered_prompt(job_id, index)
+    return SamplesPage(
+        samples=samples, total=store.count_texts(job_id, index), rendered_prompt=rendered
+    )
 
 
 @router.delete(

@@ -47,7 +47,8 @@ def nothing_enqueued(r: redis.Redis) -> bool:
     [
         ({"prompts": [{"id": "a", "prompt": "x", "reference": "y"}]}, "model"),
         (job(prompts=[]), "prompts"),
-        (job(prompts=[{"id": "a", "reference": "y"}]), "prompts[0].prompt"),
+        # Neither prompt nor messages: the error names the prompt and both fields.
+        (job(prompts=[{"id": "a", "reference": "y"}]), "prompts[0]"),
         (job(sampling={"n": 0}), "sampling.n"),
         (job(sampling={"n": "many"}), "sampling.n"),
         (job(sampling={"temperature": -1}), "sampling.temperature"),
@@ -57,8 +58,8 @@ def nothing_enqueued(r: redis.Redis) -> bool:
         (job(alpha=1.5), "alpha"),
         (job(thresholds=[1.5]), "thresholds[0]"),
         (job(unknown_field=1), "unknown_field"),
-        (job(scorer={"name": "regex"}), "scorer"),
-        (job(scorer={"name": "regex", "pattern": "(unclosed"}), "scorer"),
+        (job(scorer={"name": "regex"}), "scorer.pattern"),
+        (job(scorer={"name": "regex", "pattern": "(unclosed"}), "scorer.pattern"),
     ],
 )
 def test_invalid_fields_are_422_naming_the_field(

@@ -20,7 +20,9 @@ def test_readyz_is_503_without_redis() -> None:
 
 def test_models_lists_live_workers(client: TestClient) -> None:
     models = client.get("/v1/models").json()["models"]
-    assert models == [{"name": "tiny", "engine": "fake 0 (test)", "workers": 1}]
+    assert models == [
+        {"name": "tiny", "engine": "fake 0 (test)", "workers": 1, "chat_template": False}
+    ]
 
 
 def test_openapi_is_served(client: TestClient) -> None:

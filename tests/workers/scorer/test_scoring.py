@@ -2,12 +2,13 @@
 
 import pytest
 
-from shared.schemas import ScorerSpec
+from shared.schemas import parse_scorer
 from workers.scorer.scoring import make_scorer, normalize_answer
 
 
 def score(name: str, text: str, reference: str | None, pattern: str | None = None) -> float:
-    return make_scorer(ScorerSpec(name=name, pattern=pattern))(text, reference)  # type: ignore[arg-type]
+    options = {"name": name} if pattern is None else {"name": name, "pattern": pattern}
+    return make_scorer(parse_scorer(options))(text, reference)
 
 
 def test_rouge_l_recall_counts_reference_tokens_in_order() -> None:
