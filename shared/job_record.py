@@ -228,6 +228,8 @@ def admit_args(
         for index in range(len(spec.prompts)):
             copies += [keys.job_texts(source_job, index), keys.job_texts(job_id, index)]
         copies += [keys.job_greedy_texts(source_job), keys.job_greedy_texts(job_id)]
+        # What the policy saw, for a judge's {prompt} and the results' rendered_prompt.
+        copies += [keys.job_rendered_prompts(source_job), keys.job_rendered_prompts(job_id)]
     args: list[Any] = [
         job_id,
         repr(now),

@@ -99,16 +99,21 @@ def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffi
     queue.enqueue_many([_chunk_job(func, task, settings, suffix)])
 
 
-def stage_chunks(queue: Queue, chunks: Sequence[ChunkTask], settings: Settings) -> list[Command]:
+def stage_chunks(
+    queue: Queue, chunks: Sequence[ChunkTask], settings: Settings, *, judging: bool = False
+) -> list[Command]:
     """The Redis commands that enqueue every chunk on ``queue`` (a ``sample_queue``, or
     ``score_queue`` for a rescore, whose draws exist already), as RQ writes them
     (``Queue.enqueue_many`` into a pipeline that is never executed here), so that they run
     inside the step that admits the job (``shared.job_record.ADMIT_JOB``), on whichever client
     the caller holds. RQ does no I/O while staging, except reading the server's version once per
-    connection (it caches it there)."""
+    connection (it caches it there). With ``judging``, ``queue`` is a judge model's sample queue
+    and the chunks are judge stages (a rescore with the judge scorer)."""
     func, suffix = (
         (SCORE_TASK, "score") if queue.name == keys.SCORE_QUEUE else (SAMPLE_TASK, "sample")
     )
+    if judging:
+        func, suffix = JUDGE_TASK, "judge"
     pipe = queue.connection.pipeline(transaction=True)
     queue.enqueue_many([_chunk_job(func, c, settings, suffix) for c in chunks], pipeline=pipe)
     return list(pipe.command_stack)

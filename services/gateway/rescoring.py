@@ -11,13 +11,15 @@ import uuid
 
 import redis
 
+from services.gateway.capabilities import check_capabilities
 from services.gateway.submission import check_job, refused
 from shared.callbacks import check_callback
 from shared.config import Settings
 from shared.errors import Conflict
 from shared.planning import plan_chunks
-from shared.queues import score_queue, stage_chunks
+from shared.queues import sample_queue, score_queue, stage_chunks
 from shared.schemas import JobCreate, JobStatus, RescoreRequest
+from shared.scorers.judge import JudgeOptions
 from shared.store import Store
 
 
@@ -60,6 +62,12 @@ def submit_rescore(
     check_job(spec, settings)
     if spec.callback_url is not None:
         check_callback(spec.callback_url, settings, tenant)
+    if isinstance(spec.scorer, JudgeOptions):
+        check_capabilities(spec, store, settings)
+        # A judge scores through its model's samplers, then the scorer finalises.
+        queue, judging = sample_queue(rq, spec.scorer.judge_model), True
+    else:
+        queue, judging = score_queue(rq), False
     job_id = uuid.uuid4().hex
     chunks = plan_chunks(
         job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
@@ -73,7 +81,7 @@ def submit_rescore(
         tenant=tenant,
         source_job=source_id,
         max_active=settings.max_active_jobs_per_tenant,
-        enqueue=stage_chunks(score_queue(rq), chunks, settings),
+        enqueue=stage_chunks(queue, chunks, settings, judging=judging),
     )
     error = refused(admission, settings)
     if error is not None:

@@ -61,6 +61,13 @@ def body(**overrides: Any) -> dict[str, Any]:
     return b
 
 
+def expected(text: str) -> float:
+    """The judge score of a draw by hand: FakeEngine gives log P(label) = -1 when the label
+    occurs in the judge prompt ("Judge this: " + draw), else -3; value paris 1, london 0."""
+    lp = {t: (-1.0 if t in f"Judge this: {text}" else -3.0) for t in ("paris", "london")}
+    return math.exp(lp["paris"]) / (math.exp(lp["paris"]) + math.exp(lp["london"]))
+
+
 def drain_all(rt: runtime.Runtime, models_: list[str]) -> None:
     """Every sample queue of ``models_`` (the judge's too) and the score queue, until empty."""
     conn = rt.rq
@@ -110,11 +117,6 @@ def test_judged_chat_job_scores_every_draw_in_one_call_per_chunk(
         "labels": {"paris": 1.0, "london": 0.0},
     }
     assert [p["rendered_prompt"] for p in results["prompts"]] == [rendered, "raw question"]
-
-    def expected(text: str) -> float:
-        # FakeEngine: log P(label) = -1 if the label occurs in the judge prompt, else -3.
-        lp = {t: (-1.0 if t in f"Judge this: {text}" else -3.0) for t in ("paris", "london")}
-        return math.exp(lp["paris"]) / (math.exp(lp["paris"]) + math.exp(lp["london"]))
 
     for prompt in results["prompts"]:
         page = client.get(
@@ -172,3 +174,29 @@ def test_messages_to_a_model_without_chat_template_is_422(
     # The registry's view of the model says so too.
     models_ = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert models_["tiny"]["chat_template"] is False
+
+
+def test_rescore_with_a_judge_judges_the_stored_draws_of_a_chat_job(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    register(store, "tiny", chat=True)
+    register(store, "judge", chat=False, tokenizer=word_tokenizer_json())
+    engine = FakeEngine()
+    rt = worker_runtime(settings, engine, "tiny")
+    source = client.post(
+        "/v1/jobs", json=body(scorer={"name": "regex", "pattern": "paris"})
+    ).json()["id"]
+    drain_all(rt, ["tiny", "judge"])
+    resp = client.post(f"/v1/jobs/{source}/rescore", json={"scorer": JUDGE})
+    assert resp.status_code == 202, resp.text
+    new = resp.json()["id"]
+    drain_all(rt, ["tiny", "judge"])
+    assert client.get(f"/v1/jobs/{new}").json()["status"] == "succeeded"
+    results = client.get(f"/v1/jobs/{new}/results").json()
+    assert results["judge"]["judge_model"] == "judge"
+    # The chat prompt's rendering travelled with the draws.
+    assert results["prompts"][0]["rendered_prompt"] == engine.render_chat_text(CHAT)
+    page = client.get(f"/v1/jobs/{new}/samples", params={"prompt_id": "c0", "limit": 5}).json()
+    assert page["samples"]
+    for s in page["samples"]:
+        assert s["score"] == pytest.approx(expected(s["text"]), abs=1e-12)

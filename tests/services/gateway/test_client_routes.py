@@ -244,7 +244,7 @@ def test_rescore_bad_input(c: TestClient, settings: Settings) -> None:
     err = error(
         c.post(f"/v1/jobs/{source}/rescore", json={"scorer": {"name": "regex"}}, headers=A), 422
     )
-    assert err["param"] == "scorer"
+    assert err["param"] == "scorer.pattern"
     assert error(c.post(f"/v1/jobs/{source}/rescore", json={}, headers=A), 422)["param"] == (
         "scorer"
     )
