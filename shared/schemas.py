@@ -324,7 +324,13 @@ class PromptSpec(_Strict):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"oneOf": [{"required": ["prompt"]}, {"required": ["messages"]}]},
+        # Exactly one of the two is given and not null (a null one counts as absent).
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+            ]
+        },
     )
 
     id: str = Field(min_length=1, max_length=256, description="Caller's id, unique in the job.")

@@ -106,7 +106,7 @@ def test_job_schema_lists_exactly_the_registered_scorers() -> None:
     judge = schema["$defs"]["JudgeScorer"]
     assert set(judge["required"]) == {"name", "judge_model", "template", "labels"}
     prompt = schema["$defs"]["PromptSpec"]
-    assert prompt["oneOf"] == [{"required": ["prompt"]}, {"required": ["messages"]}]
+    assert [branch["required"] for branch in prompt["oneOf"]] == [["prompt"], ["messages"]]
     assert (
         JobCreate.model_validate(
             {"model": "m", "prompts": [{"id": "a", "prompt": "x"}]}
