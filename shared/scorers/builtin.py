@@ -18,6 +18,8 @@ class NoOptions(BaseModel):
 
 
 class RegexOptions(NoOptions):
+    """Options of the `regex` scorer."""
+
     pattern: str = Field(
         max_length=10_000, description="Regular expression (the `regex` module's dialect)."
     )

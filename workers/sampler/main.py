@@ -134,7 +134,7 @@ def _serve_model(
     # Built once, here: every chunk this process runs gets this runtime (workers/runtime.py).
     rt = runtime.build(settings, engine=engine, model=model)
 
-    register_capabilities(rt.store, model, rt.engine)
+    register_capabilities(rt.store, model, engine)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     heartbeat = Heartbeat(rt, model, worker_id, engine.description, availability)
     heartbeat.beat()
