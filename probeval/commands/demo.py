@@ -28,7 +28,25 @@ DEFAULT_MODEL = shipped_model()
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, help="model folder with questions.json"
+        "case",
+        nargs="?",
+        choices=("unlearning", "alignment"),
+        default="unlearning",
+        help="unlearning (default): the unlearned model leaks; alignment: a chat model that "
+        "refuses greedily is judged harmful under sampling",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder (unlearning: with questions.json, default the shipped "
+        "tiny-unlearned; alignment: the chat model with requests.json, default tiny-chat)",
+    )
+    p.add_argument(
+        "--judge",
+        type=Path,
+        default=None,
+        help="alignment only: the judge model folder with judge.json (default tiny-judge)",
     )
     p.add_argument("--n", type=int, default=512, help="draws per question (default 512)")
     p.add_argument(
@@ -184,6 +202,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"probeval demo: --alpha must be in (0, 0.5], got {args.alpha}")
     if args.n < 1:
         raise UsageError(f"probeval demo: --n must be >= 1, got {args.n}")
+    if args.case == "alignment":
+        from probeval.commands.demo_alignment import run_alignment
+
+        return run_alignment(args)
+    if args.judge is not None:
+        raise UsageError("probeval demo: --judge is only for 'probeval demo alignment'")
+    args.model = args.model or DEFAULT_MODEL
     if not args.model.is_dir():
         raise UsageError(f"probeval demo: --model {str(args.model)!r} is not a folder")
     splits = load_questions(args.model)
