@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "alignment" / "make_alignment_models.py"
 MODELS = ROOT / "models"
@@ -35,6 +37,9 @@ def _build(out: Path, seed: int) -> Path:
     return out
 
 
+# Two trainings (about 30 s, minutes on a loaded machine): with the slow tests, like the
+# unlearning script's determinism test, so `make test-fast` stays short.
+@pytest.mark.slow
 def test_same_seed_gives_same_models(tmp_path: Path) -> None:
     first = _build(tmp_path / "first", seed=5)
     second = _build(tmp_path / "second", seed=5)
