@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -110,6 +111,11 @@ class ProcessGroup:
                 proc.wait(timeout=10)
         self.procs = [(n, p) for n, p in self.procs if (n, p) not in targets]
 
+    def forget(self, proc: subprocess.Popen[bytes]) -> None:
+        """Drop an exited process (reaped) from the group."""
+        proc.wait()
+        self.procs = [(n, p) for n, p in self.procs if p is not proc]
+
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.log_dir / f"{name}.log"
         if not path.exists():
@@ -184,13 +190,61 @@ def say(message: str, *, prefix: str = "probeval") -> None:
     print(f"[{prefix}] {message}", flush=True)
 
 
-class LocalStack:
-    """The processes of a local deployment; a context manager that always stops them."""
+def describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
-    def __init__(self, state_dir: Path) -> None:
+
+# Supervision of the workers `probeval up` and `probeval demo` start: a worker that exits is
+# restarted after RESTART_BACKOFF_S (doubling per fast failure in a row, at most
+# RESTART_BACKOFF_MAX_S). A run shorter than FAST_FAILURE_S is a fast failure (a sampler that
+# cannot load or self-test its model takes ~30-90 s per try on a CPU); MAX_FAST_FAILURES of
+# them in a row stop the stack with the worker's last log lines.
+RESTART_BACKOFF_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+FAST_FAILURE_S = 300.0
+MAX_FAST_FAILURES = 3
+
+
+@dataclass
+class Supervised:
+    """A worker process that is restarted when it exits."""
+
+    name: str
+    start: Callable[[], subprocess.Popen[bytes]]
+    proc: subprocess.Popen[bytes]
+    started_at: float
+    fast_failures: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+class LocalStack:
+    """The processes of a local deployment; a context manager that always stops them.
+
+    Redis and the gateway must stay up (``check_alive`` raises if one exits); the sampler and
+    the scorer are supervised: restarted with back-off when they exit (module constants).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        backoff_s: float = RESTART_BACKOFF_S,
+        fast_failure_s: float = FAST_FAILURE_S,
+        max_fast_failures: int = MAX_FAST_FAILURES,
+    ) -> None:
         self.state_dir = state_dir
         self.group = ProcessGroup(state_dir / "logs")
         self.env: dict[str, str] = {}
+        self.workers: dict[str, Supervised] = {}
+        self.backoff_s = backoff_s
+        self.fast_failure_s = fast_failure_s
+        self.max_fast_failures = max_fast_failures
 
     def __enter__(self) -> LocalStack:
         return self
@@ -217,11 +271,18 @@ class LocalStack:
     def services(self, model_path: str, name: str | None, host: str, port: int) -> str:
         base = start_gateway(self.group, host, port, self.env)
         say(f"gateway on {base} (OpenAPI: {base}/docs)")
-        start_scorer(self.group, self.env)
-        start_sampler(self.group, model_path, self.env, name=name)
+        self.supervise("scorer", lambda: start_scorer(self.group, self.env))
+        self.supervise(
+            "sampler", lambda: start_sampler(self.group, model_path, self.env, name=name)
+        )
         return base
 
-    def wait_for_model(self, store_url: str, model: str, timeout_s: float = 300.0) -> None:
+    def supervise(self, name: str, start: Callable[[], subprocess.Popen[bytes]]) -> None:
+        """Start a worker with ``start`` (which must add it to ``self.group`` as ``name``) and
+        restart it the same way whenever ``check_alive`` finds it exited."""
+        self.workers[name] = Supervised(name, start, start(), time.monotonic())
+
+    def wait_for_model(self, store_url: str, model: str, timeout_s: float = 900.0) -> None:
         store = Store(connect(store_url), retention_s=60)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -232,9 +293,45 @@ class LocalStack:
         raise TimeoutError(f"the sampler did not register model {model!r} in {timeout_s:.0f}s")
 
     def check_alive(self) -> None:
+        """Call often: restarts exited workers when their back-off is over; raises
+        ``RuntimeError`` (with the last lines of its log) when Redis or the gateway exited or a
+        worker failed fast ``max_fast_failures`` times in a row."""
+        supervised = {id(w.proc) for w in self.workers.values()}
         for name, proc in self.group.procs:
-            if proc.poll() is not None:
+            if id(proc) not in supervised and proc.poll() is not None:
                 raise RuntimeError(
-                    f"{name} exited with code {proc.returncode}; last lines of its log:\n"
+                    f"{name} {describe_exit(proc.returncode)}; last lines of its log:\n"
                     + self.group.log_tail(name)
                 )
+        for worker in self.workers.values():
+            self._supervise(worker)
+
+    def _supervise(self, w: Supervised) -> None:
+        now = time.monotonic()
+        if w.restart_at is None:
+            code = w.proc.poll()
+            if code is None:
+                return
+            ran_s = now - w.started_at
+            w.fast_failures = w.fast_failures + 1 if ran_s < self.fast_failure_s else 0
+            if w.fast_failures >= self.max_fast_failures:
+                raise RuntimeError(
+                    f"{w.name} {describe_exit(code)}; it failed {w.fast_failures} times in a "
+                    f"row, each within {self.fast_failure_s:.0f} s of starting; giving up. "
+                    f"Last lines of its log ({self.group.log_dir / (w.name + '.log')}):\n"
+                    + self.group.log_tail(w.name)
+                )
+            delay = min(self.backoff_s * 2 ** max(0, w.fast_failures - 1), RESTART_BACKOFF_MAX_S)
+            last = self.group.log_tail(w.name, lines=1).strip()
+            say(
+                f"{w.name} {describe_exit(code)} after {ran_s:.0f} s"
+                + (f" (last log line: {last})" if last else "")
+                + f"; restarting it in {delay:.0f} s"
+            )
+            w.restart_at = now + delay
+            return
+        if now >= w.restart_at:
+            self.group.forget(w.proc)
+            w.proc, w.started_at, w.restart_at = w.start(), now, None
+            w.restarts += 1
+            say(f"restarted {w.name} (restart {w.restarts}, pid {w.proc.pid})")

@@ -89,12 +89,21 @@ def _build_tokenizer() -> Any:
     )
 
 
-def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
+def build_tiny_model(
+    out_dir: str | os.PathLike[str], seed: int = 0, *, model_vocab_size: int = VOCAB_SIZE
+) -> Path:
     """Write the tiny model and its tokenizer into ``out_dir`` (created if missing).
 
     Deterministic: the same ``seed`` gives identical ``model.safetensors`` bytes. Returns the
     folder, ready for ``vllm.LLM(model=...)`` or ``transformers.AutoModelForCausalLM``.
+
+    ``model_vocab_size`` below ``VOCAB_SIZE`` builds a model that loads but cannot generate:
+    its embedding has fewer rows than the tokenizer has tokens, so a prompt holding a merged
+    token (any English text) indexes past it and the engine fails at the first generation, in
+    every dtype (used to test the sampler's start-up self-test).
     """
+    if not 1 <= model_vocab_size <= VOCAB_SIZE:
+        raise ValueError(f"model_vocab_size must be in 1..{VOCAB_SIZE}, got {model_vocab_size}")
     # The BPE trainer is deterministic; keeping it single-threaded also keeps it quiet when the
     # caller forks later.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -106,7 +115,7 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
 
     tokenizer = _build_tokenizer()
     config = LlamaConfig(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=model_vocab_size,
         hidden_size=128,
         intermediate_size=256,
         num_hidden_layers=2,

@@ -23,6 +23,11 @@ A chunk that raises ``ChunkDeferred`` (its engine is unreachable) is not an atte
 ``ChunkWorker`` gives the attempt back before RQ's retry re-queues the chunk, and (with an
 ``Availability``) takes no further chunk until the engine answers again; a deferral with
 ``stop_worker`` (the endpoint refused the worker's key) stops the worker instead.
+
+A ``Halt`` is a stop decided inside the process (the sampler's engine died): the worker takes no
+further chunk, ``serve`` does not restart the work loop, and the watchdog stops extending the
+running chunk's heartbeat, so a chunk stuck in a dead engine is abandoned (and re-queued by any
+other worker) even if nothing else frees it.
 """
 
 from __future__ import annotations
@@ -62,11 +67,24 @@ class _NoDeathPenalty(BaseDeathPenalty):
         pass
 
 
+class Halt:
+    """Why this process stops serving for good (set from any thread), and the ``ChunkWorker``
+    that ``serve`` runs now (for whoever has to stop it)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.worker: ChunkWorker | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+
 class ChunkWorker(SimpleWorker):
     """A ``SimpleWorker`` whose running chunk is abandoned ``abandon_after_s`` after its last
     heartbeat (not ``job_timeout + 60`` s), which remembers a stop request, re-queues deferred
-    chunks without spending an attempt and, given an ``Availability``, waits for it before
-    taking a chunk."""
+    chunks without spending an attempt, takes no chunk once its process is halted and, given an
+    ``Availability``, waits for it before taking a chunk."""
 
     abandon_after_s: float = 60.0
 
@@ -75,11 +93,13 @@ class ChunkWorker(SimpleWorker):
         *args: Any,
         abandon_after_s: float,
         availability: Availability | None = None,
+        halt: Halt | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.abandon_after_s = abandon_after_s
         self.availability = availability
+        self.halt = halt
         self.stop_requested = False
         self.fatal: str | None = None
         self._deferred: ChunkDeferred | None = None
@@ -90,6 +110,8 @@ class ChunkWorker(SimpleWorker):
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
+        if self.halt is not None and self.halt.reason is not None:
+            return None  # RQ's work loop ends as on an empty queue in burst mode
         if self.availability is not None and not self.availability.up:
             log.warning("engine unavailable (%s): waiting for it", self.availability.reason)
             # RQ's own worker record must stay alive while we wait (its TTL is worker_ttl).
@@ -159,17 +181,18 @@ def clean_abandoned(
 class Watchdog(threading.Thread):
     """Heartbeats the running chunk and cleans abandoned chunks of every probeval queue."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, halt: Halt | None = None) -> None:
         super().__init__(name="probeval-watchdog", daemon=True)
         self.conn = rt.rq
         self.job_class = RuntimeJob.bound_to(rt)
         self.interval_s = rt.settings.abandon_after_s / 4
         self.worker: ChunkWorker | None = None
+        self.halt = halt
         self.stopped = threading.Event()
 
     def tick(self) -> None:
         worker = self.worker
-        if worker is not None:
+        if worker is not None and (self.halt is None or self.halt.reason is None):
             for execution in list(worker.executions.values()):
                 worker.maintain_heartbeats(execution.job, execution)
         queues = probeval_queues(self.conn, registered_models(self.conn))
@@ -193,31 +216,44 @@ def serve(
     *,
     burst: bool = False,
     with_scheduler: bool = False,
+    halt: Halt | None = None,
 ) -> str | None:
-    """Run RQ's work loop until a stop request (or, with ``burst``, an empty queue); restart it
-    with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any other reason.
+    """Run RQ's work loop until a stop request, a ``halt`` (or, with ``burst``, an empty
+    queue); restart it with back-off (1 s doubling to ``reconnect_max_s``) when it ends for any
+    other reason.
 
-    Returns why the worker stopped itself (``ChunkWorker.fatal``), or ``None``."""
+    Returns why the worker stopped itself (``halt.reason`` or ``ChunkWorker.fatal``), or
+    ``None``."""
     settings = rt.settings
-    watchdog = Watchdog(rt)
+    watchdog = Watchdog(rt, halt)
     watchdog.start()
     delay = 1.0
     restarts = 0
     try:
-        while True:
+        while halt is None or halt.reason is None:
             started = time.monotonic()
             worker: ChunkWorker | None = None
             try:
                 # A fresh name per restart: RQ refuses a name whose record is still alive.
                 worker = make_worker(name if restarts == 0 else f"{name}.{restarts}")
                 watchdog.worker = worker
+                if halt is not None:
+                    halt.worker = worker
+                    if halt.reason is not None:  # halted while the worker was being made
+                        return halt.reason
                 worker.work(burst=burst, logging_level="WARNING", with_scheduler=with_scheduler)
             except StopRequested:
+                if halt is not None and halt.reason is not None:
+                    return halt.reason
                 return worker.fatal if worker is not None else None
             except (redis.RedisError, OSError) as exc:
                 log.warning("worker loop: Redis unavailable: %s", exc)
             finally:
                 watchdog.worker = None
+                if halt is not None:
+                    halt.worker = None
+            if halt is not None and halt.reason is not None:
+                return halt.reason
             if worker is not None and worker.fatal:
                 return worker.fatal
             if burst or (worker is not None and worker.stop_requested):
@@ -231,6 +267,7 @@ def serve(
             except StopRequested:  # SIGTERM during the back-off: RQ's handler is still installed
                 return None
             delay = min(delay * 2, settings.reconnect_max_s)
+        return halt.reason if halt is not None else None
     finally:
         watchdog.stop()
 
@@ -240,6 +277,7 @@ def chunk_worker(
     rt: Runtime,
     *,
     availability: Availability | None = None,
+    halt: Halt | None = None,
 ) -> Callable[[str], ChunkWorker]:
     """A factory of ``ChunkWorker``s on ``queues`` running their chunks with ``rt`` (``serve``
     makes a new one per restart)."""
@@ -254,6 +292,7 @@ def chunk_worker(
             name=name,
             abandon_after_s=rt.settings.abandon_after_s,
             availability=availability,
+            halt=halt,
         )
 
     return make

@@ -94,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"probeval worker sampler: {flag} needs --endpoint")
     if not os.path.isdir(args.model):
         raise UsageError(f"probeval worker sampler: --model {args.model!r} is not a folder")
-    from workers.sampler.main import run_sampler
+    from workers.sampler.main import SamplerExit, run_sampler
 
-    run_sampler(args.model, args.name, settings, burst=args.burst)
-    return 0
+    try:
+        return run_sampler(args.model, args.name, settings, burst=args.burst)
+    except SamplerExit as exc:
+        print(f"probeval worker sampler: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run_endpoint_sampler(args: argparse.Namespace, endpoint: str, settings: Settings) -> int:

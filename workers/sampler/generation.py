@@ -6,7 +6,7 @@ This module never imports ``vllm``; the vLLM adapter lives in ``workers/sampler/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -16,12 +16,15 @@ from workers.failures import ChunkDeferred
 
 __all__ = [
     "Completion",
+    "EngineDead",
+    "EngineDied",
     "EngineRefused",
     "EngineUnavailable",
     "GREEDY_BELOW",
     "GenerationEngine",
     "GenerationRequest",
     "LabelPrompt",
+    "MonitoredEngine",
     "PromptTooLong",
 ]
 
@@ -113,6 +116,25 @@ class EngineRefused(ChunkDeferred):
     stop_worker = True
 
 
+class EngineDied(RuntimeError):
+    """The engine died during this call: its process exited or it reported itself dead.
+
+    The chunk it was running spends one attempt (so a chunk that kills every engine is still
+    stopped by the poison rule); the sampler stops taking chunks and exits.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EngineDead(ChunkDeferred):
+    """The engine had died before this call: nothing ran, so the chunk goes back on its queue
+    unspent, and the worker stops (it has no engine left)."""
+
+    stop_worker = True
+
+
 @runtime_checkable
 class GenerationEngine(Protocol):
     """Anything that turns generation requests into completions.
@@ -120,7 +142,8 @@ class GenerationEngine(Protocol):
     ``generate`` returns one list per request, in request order, holding exactly
     ``request.n`` completions. It raises ``PromptTooLong`` (an ``InvalidInput``) before any
     generation when a prompt does not fit, and stays usable afterwards. An engine behind a
-    network (``OpenAIEngine``) also raises ``EngineUnavailable`` and ``EngineRefused``.
+    network (``OpenAIEngine``) also raises ``EngineUnavailable`` and ``EngineRefused``; an
+    engine that dies raises ``EngineDied`` (during the call) or ``EngineDead`` (afterwards).
     """
 
     description: str
@@ -150,4 +173,27 @@ class GenerationEngine(Protocol):
     def tokenizer_json(self) -> str | None:
         """The tokenizer as Hugging Face ``tokenizer.json`` text, or None if it has none (the
         gateway then cannot check judge labels at submit)."""
+        ...
+
+@runtime_checkable
+class MonitoredEngine(GenerationEngine, Protocol):
+    """An engine that watches its own process and says when it dies (``VllmEngine``).
+
+    The sampler uses this to stop at once when the engine dies, also while a ``generate`` call is
+    blocked inside an engine that will never answer.
+    """
+
+    @property
+    def death(self) -> str | None:
+        """Why the engine died (e.g. its process's exit code), or ``None`` while it lives."""
+        ...
+
+    @property
+    def in_generate(self) -> bool:
+        """True while a ``generate`` call is inside the engine."""
+        ...
+
+    def on_death(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(reason)`` once when the engine dies (at once if it already has).
+        Callbacks run on the engine's monitor thread."""
         ...
