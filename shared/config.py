@@ -137,7 +137,10 @@ class Settings(BaseSettings):
 
     # Sampler engine (vLLM)
     engine_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="vLLM dtype (auto, bfloat16, float16, float32)."
+        "auto",
+        description="vLLM dtype (auto, bfloat16, float16, float32). On the CPU build auto is "
+        "bfloat16 if the sampler's start-up self-test passes in it, else float32; on GPUs "
+        "vLLM's own auto.",
     )
     engine_max_model_len: int | None = Field(None, ge=1, description="vLLM max_model_len.")
     engine_memory_fraction: float = Field(

@@ -1,4 +1,8 @@
-"""`probeval up`: Redis, the gateway, one sampler and one scorer in the foreground until Ctrl-C."""
+"""`probeval up`: Redis, the gateway, one sampler and one scorer in the foreground until Ctrl-C.
+
+The sampler and the scorer are restarted when they exit (`LocalStack.check_alive`, with back-off);
+after three fast failures in a row `up` stops with the worker's last log lines and exit code 1.
+"""
 
 from __future__ import annotations
 

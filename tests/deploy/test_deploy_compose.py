@@ -200,6 +200,15 @@ def test_gpu_sampler_reserves_nvidia_gpus_and_mounts_the_model_read_only(
     assert model_path.startswith(target + "/")
 
 
+def test_workers_are_restarted_when_they_exit(compose: dict[str, Any]) -> None:
+    """A sampler exits (code 3) when its engine dies and a worker exits after a lost Redis it
+    could not reconnect to: Compose must start it again (docs/RELIABILITY.md)."""
+    workers = {n: s for n, s in compose["services"].items() if n not in ("redis", "gateway")}
+    assert set(workers) == {"scorer", "sampler-gpu", "sampler-cpu"}
+    for name, service in workers.items():
+        assert service.get("restart") in ("always", "unless-stopped", "on-failure"), name
+
+
 def test_cpu_profile_is_complete(
     compose: dict[str, Any], dockerfile_stages: dict[str, Stage]
 ) -> None:

@@ -192,6 +192,12 @@ def sampler_model(deployment: Doc) -> str:
     return str(args[args.index("--model") + 1]).rstrip("/").rsplit("/", 1)[-1]
 
 
+@pytest.mark.parametrize("workload", workloads(), ids=_id)
+def test_pods_are_restarted_when_their_process_exits(workload: Doc) -> None:
+    """A sampler exits when its engine dies: the kubelet restarts it (Always, the default)."""
+    assert workload["spec"]["template"]["spec"].get("restartPolicy", "Always") == "Always"
+
+
 def test_there_is_a_sampler_per_model() -> None:
     models = [sampler_model(d) for d in samplers().values()]
     assert models and len(models) == len(set(models))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def engine(tiny_model: Path) -> Iterator[GenerationEngine]:
 def test_describes_itself(engine: GenerationEngine) -> None:
     assert isinstance(engine, GenerationEngine)
     assert engine.description.startswith("vllm")
+    # The dtype vLLM resolved is part of the description (GET /v1/models shows it).
+    assert re.search(r"\((cpu|cuda|[a-z]+), (bfloat16|float16|float32)\)$", engine.description)
 
 
 def test_exactly_n_completions_per_request_in_order(engine: GenerationEngine) -> None:
@@ -85,7 +88,7 @@ def test_seeded_draws_repeat_even_in_large_batches(engine: GenerationEngine) -> 
 
 
 def test_seed_of_draw_i_is_seed_plus_i(engine: GenerationEngine) -> None:
-    if not engine.description.endswith("(cpu)"):
+    if "(cpu, " not in engine.description:
         pytest.skip("batch-invariant sampling is only measured on the CPU build")
     four = engine.generate([request("The river", 4, seed=7)])[0]
     two = engine.generate([request("The river", 2, seed=9)])[0]
