@@ -20,7 +20,7 @@ import pytest
 from probeval.local import free_port
 from shared import keys
 from shared.store import connect
-from tests.e2e.conftest import requires_vllm
+from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 

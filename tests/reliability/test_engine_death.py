@@ -22,8 +22,8 @@ from probeval.tiny_model import build_tiny_model
 from shared import keys
 from shared.queues import CHUNK_RETRIES
 from shared.store import connect
-from tests.e2e.conftest import requires_vllm
-from tests.reliability.conftest import MODEL, ReliabilityStack, assert_exact_draws, job_body
+from tests.fixtures.reliability import MODEL, ReliabilityStack, assert_exact_draws, job_body
+from tests.fixtures.stacks import requires_vllm
 from workers.sampler.main import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]

@@ -18,8 +18,8 @@ from shared.config import Settings
 from shared.queues import CHUNK_RETRIES, enqueue_sampling, rq_connection, sample_queue
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate
 from shared.store import Store
-from tests.fakes import FakeEngine
-from tests.helpers import install_runtime
+from tests.fixtures.fakes import FakeEngine
+from tests.fixtures.pipeline import install_runtime
 from workers.sampler.generation import (
     Completion,
     EngineDead,
