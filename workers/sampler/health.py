@@ -176,12 +176,13 @@ class DeathInterrupt:
             engine.on_death(lambda reason: self.fire(engine, reason))
 
     def fire(self, engine: MonitoredEngine, reason: str) -> None:
-        """Called on the engine's monitor thread when it dies."""
+        """Called where the engine found its death: its monitor thread, or the main thread
+        inside ``generate`` (which then raises ``EngineDied`` itself: no signal needed)."""
         with self._lock:
             if engine is not self.engine:
                 return
             self.halt.set(f"the engine died: {reason}")
-        if self._main is not None:
+        if self._main is not None and threading.get_ident() != self._main:
             signal.pthread_kill(self._main, INTERRUPT_SIGNAL)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -232,3 +232,28 @@ def test_a_halted_worker_takes_no_chunk(
     job = Job.fetch(rq_id, connection=conn, serializer=JSONSerializer)
     assert job.get_status() == "queued" and job.retries_left == CHUNK_RETRIES
     assert store.count_texts("j" * 32, 0) == 0
+
+
+def test_a_death_found_by_the_main_thread_itself_reaches_every_listener() -> None:
+    """vLLM may raise EngineDeadError in the main thread before the monitor sees the exit: the
+    interrupt must then not signal the main thread (it is already raising), and the sampler's
+    own death callback (unregister, hard-exit timer) must still run."""
+
+    class DiesInGenerate(MortalEngine):
+        def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
+            self._in_generate = True
+            try:
+                self.kill("vLLM reported its engine core dead")
+                raise EngineDied("vLLM reported its engine core dead")
+            finally:
+                self._in_generate = False
+
+    halt = Halt()
+    engine = DiesInGenerate()
+    DeathInterrupt(halt).watch(engine)
+    heard: list[str] = []
+    engine.on_death(heard.append)
+    with pytest.raises(EngineDied):
+        engine.generate([GenerationRequest("p", 1, 1.0, 1.0, 0, 4)])
+    assert heard == ["vLLM reported its engine core dead"]
+    assert halt.reason == "the engine died: vLLM reported its engine core dead"
