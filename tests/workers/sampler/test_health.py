@@ -19,7 +19,8 @@ from shared.queues import CHUNK_RETRIES, enqueue_sampling, rq_connection, sample
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import install_runtime
+from tests.fixtures.pipeline import worker_runtime
+from workers import runtime
 from workers.sampler.generation import (
     Completion,
     EngineDead,
@@ -180,9 +181,8 @@ def queued_chunk(store: Store, settings: Settings) -> str:
     return f"{task.job_id}-0-sample"
 
 
-def run_one_chunk(settings: Settings) -> None:
-    conn = rq_connection(settings.redis_url)
-    make = chunk_worker([sample_queue(conn, "tiny")], conn, settings)
+def run_one_chunk(rt: runtime.Runtime) -> None:
+    make = chunk_worker([sample_queue(rt.rq, "tiny")], rt)
     make("test-sampler").work(burst=True, max_jobs=1)
 
 
@@ -202,16 +202,14 @@ def test_a_chunk_meeting_a_dead_engine_goes_back_on_the_queue(
             raise error("engine core was killed by SIGKILL")
 
     settings = Settings(redis_url=redis_url)
-    install_runtime(settings, Dead(), "tiny")
     rq_id = queued_chunk(store, settings)
-    run_one_chunk(settings)
+    run_one_chunk(worker_runtime(settings, Dead(), "tiny"))
     job = Job.fetch(rq_id, connection=rq_connection(redis_url), serializer=JSONSerializer)
     assert job.get_status() == "queued"
     assert job.retries_left == CHUNK_RETRIES - attempts_spent
     assert store.get_job("j" * 32).status.value in ("queued", "running")  # not failed
     # A live sampler then runs it to the end.
-    install_runtime(settings, FakeEngine(), "tiny")
-    run_one_chunk(settings)
+    run_one_chunk(worker_runtime(settings, FakeEngine(), "tiny"))
     assert store.count_texts("j" * 32, 0) == 4
 
 
@@ -219,16 +217,16 @@ def test_a_halted_worker_takes_no_chunk(
     redis_url: str, redis_client: redis.Redis, store: Store
 ) -> None:
     settings = Settings(redis_url=redis_url)
-    install_runtime(settings, FakeEngine(), "tiny")
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
     rq_id = queued_chunk(store, settings)
     halt = Halt()
     halt.set("the engine died: engine core was killed by SIGKILL")
-    conn = rq_connection(redis_url)
-    make = chunk_worker([sample_queue(conn, "tiny")], conn, settings, halt=halt)
+    conn = rt.rq
+    make = chunk_worker([sample_queue(conn, "tiny")], rt, halt=halt)
     # The worker takes no chunk (not even in burst mode, where RQ stops on an empty queue) ...
     assert make("halted-test").work(burst=True) is False
     # ... and serve does not start (or restart) a work loop.
-    serve(make, "halted-test-2", settings, conn, halt=halt)
+    assert serve(make, "halted-test-2", rt, halt=halt) == halt.reason
     job = Job.fetch(rq_id, connection=conn, serializer=JSONSerializer)
     assert job.get_status() == "queued" and job.retries_left == CHUNK_RETRIES
     assert store.count_texts("j" * 32, 0) == 0
