@@ -79,6 +79,8 @@ _VLLM_ENVIRONMENT = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 _PROMPT_PREVIEW_CHARS = 60
+# How often the engine monitor asks the kernel whether the engine core still runs.
+_WATCH_INTERVAL_S = 0.5
 # `engine_dtype=auto` on the CPU build: the first of these whose start-up self-test passes.
 # vLLM's own auto picks bfloat16 on CPU, whose kernels killed the engine with SIGILL on an Intel
 # AMX host (head size 64, docs/environment.md); float32 works on every x86 host.
@@ -178,6 +180,7 @@ class VllmEngine:
         processes = _core_processes(self._llm)
         self._processes = processes
         self.core_pids: list[int] = [p.pid for p in processes]
+        self._core_descendants = _descendants(self.core_pids)
         if processes:
             threading.Thread(
                 target=self._watch, args=(processes,), name="probeval-engine-monitor", daemon=True
@@ -206,10 +209,15 @@ class VllmEngine:
     def _watch(self, processes: list[Any]) -> None:
         from multiprocessing.connection import wait
 
-        wait([p.sentinel for p in processes])
-        reason = self._exit_reason(0)
-        if reason is not None:
-            self._die(reason)
+        # The sentinel alone is not enough: measured, a kill -9 of the core left its sentinel
+        # pipe open (a process it had started still held it), and neither vLLM's monitor nor a
+        # sentinel wait saw the death. ``exitcode`` asks the kernel (waitpid), so poll it too.
+        while not self._closing:
+            wait([p.sentinel for p in processes], timeout=_WATCH_INTERVAL_S)
+            reason = self._exit_reason(0)
+            if reason is not None:
+                self._die(reason)
+                return
 
     def _exit_reason(self, wait_s: float) -> str | None:
         """How an engine-core process ended, waiting up to ``wait_s`` for one to end."""
@@ -229,8 +237,20 @@ class VllmEngine:
             self._death = reason
             listeners, self._listeners = self._listeners, []
         log.error("the engine died: %s", reason)
+        self._kill_core_descendants()
         for callback in listeners:
             callback(reason)
+
+    def _kill_core_descendants(self) -> None:
+        """The dead core's own child processes (vLLM's CPU/GPU workers) would live on as orphans
+        holding memory: end them."""
+        import psutil  # a vLLM dependency
+
+        for pid in self._core_descendants:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                continue
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         """All requests in one ``LLM.generate`` call; ``request.n`` completions each, in order.
@@ -411,3 +431,16 @@ def _core_processes(llm: Any) -> list[Any]:
     client = llm.llm_engine.engine_core
     manager = getattr(getattr(client, "resources", None), "engine_manager", None)
     return [p for p in getattr(manager, "processes", None) or [] if hasattr(p, "sentinel")]
+
+
+def _descendants(pids: list[int]) -> list[int]:
+    """Every process below ``pids`` now (vLLM's engine core starts its workers at load)."""
+    import psutil  # a vLLM dependency
+
+    found: list[int] = []
+    for pid in pids:
+        try:
+            found += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            continue
+    return found
