@@ -175,6 +175,7 @@ class GenerationEngine(Protocol):
         gateway then cannot check judge labels at submit)."""
         ...
 
+
 @runtime_checkable
 class MonitoredEngine(GenerationEngine, Protocol):
     """An engine that watches its own process and says when it dies (``VllmEngine``).
