@@ -592,6 +592,15 @@ class JobView(BaseModel):
     )
 
 
+class JobEvent(BaseModel):
+    """The data of a `progress` event of GET /v1/jobs/{id}/events (the final `end` event
+    carries the whole JobView)."""
+
+    id: str
+    status: JobStatus
+    progress: Progress
+
+
 class CallbackDelivery(StrEnum):
     """Where a job's webhook delivery stands."""
 
@@ -753,6 +762,15 @@ class JobResults(BaseModel):
 class Sample(BaseModel):
     """One stored draw: its index in sampling order, text and score."""
 
+    index: int
+    text: str
+    score: float | None
+
+
+class DrawRecord(BaseModel):
+    """One line of GET /v1/jobs/{id}/samples.jsonl (and one row of the Parquet draws table)."""
+
+    prompt_id: str
     index: int
     text: str
     score: float | None

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.auth import ANONYMOUS, KeyRing
+from services.gateway.events import JobWatcher
 from services.gateway.submission import Submitter
 from shared.async_store import AsyncStore
 from shared.config import Settings
@@ -47,6 +48,11 @@ async def get_rq(request: Request) -> redis.Redis:
     return conn
 
 
+async def get_watcher(request: Request) -> JobWatcher:
+    watcher: JobWatcher = request.app.state.watcher
+    return watcher
+
+
 async def get_tenant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -71,3 +77,4 @@ AsyncStoreDep = Annotated[AsyncStore, Depends(get_async_store)]
 SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
 RqDep = Annotated[redis.Redis, Depends(get_rq)]
 TenantDep = Annotated[str, Depends(get_tenant)]
+WatcherDep = Annotated[JobWatcher, Depends(get_watcher)]

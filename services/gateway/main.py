@@ -9,8 +9,18 @@ from fastapi import FastAPI
 
 from services.gateway.auth import KeyRing
 from services.gateway.errors import install_error_handlers
+from services.gateway.events import JobWatcher
 from services.gateway.middleware import BodySizeLimit
-from services.gateway.routes import bounds, decisions, exports, health, jobs, metrics, models
+from services.gateway.routes import (
+    bounds,
+    decisions,
+    events,
+    exports,
+    health,
+    jobs,
+    metrics,
+    models,
+)
 from services.gateway.submission import Submitter
 from shared.async_store import AsyncStore, connect_async
 from shared.config import Settings, get_settings
@@ -45,10 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = Store(connect(settings.redis_url), retention_s=settings.retention_s)
     app.state.rq = rq_connection(settings.redis_url)
     app.state.keys = KeyRing.from_settings(settings)
+    app.state.watcher = JobWatcher(app.state.store)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so the latency histogram sees every request, rejected ones included.
     metrics.install_request_metrics(app)
-    for module in (health, models, jobs, exports, bounds, decisions, metrics):
+    for module in (health, models, jobs, events, exports, bounds, decisions, metrics):
         app.include_router(module.router)
     return app

@@ -1,10 +1,11 @@
-"""Webhooks and the job list against real processes: redis-server, the gateway and a scorer
+"""Webhooks, the job list and the event stream against real processes: redis-server, the gateway and a scorer
 worker (no sampler: draws are written through shared.store where no generation is needed, then
 the real scorer scores them and finalises the job). A real HTTP server in the test receives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from probeval.client import Client
 from probeval.local import ProcessGroup, free_port, start_gateway, start_redis, start_scorer
 from shared.callbacks import verify
 from shared.config import Settings
@@ -261,3 +263,45 @@ def test_list_pages_and_filters_on_the_real_gateway(backend: Backend) -> None:
         assert c.get(f"/v1/jobs/{ids[0]}").status_code == 404
     with httpx.Client(base_url=backend.base) as c:
         assert c.get("/v1/jobs").status_code == 401
+
+
+def test_events_are_tenant_scoped_and_end_when_the_job_ends(backend: Backend) -> None:
+    job_id = submit(backend)
+    with backend.client(AUTH_B) as c:
+        resp = c.get(f"/v1/jobs/{job_id}/events")
+        assert resp.status_code == 404 and resp.json()["error"]["param"] == "id"
+    with httpx.Client(base_url=backend.base) as c:
+        assert c.get(f"/v1/jobs/{job_id}/events").status_code == 401
+    with Client(backend.base, KEY_A) as client:
+        stream = client.events(job_id)
+        first = next(stream)
+        assert first.event == "progress" and json.loads(first.data)["status"] == "queued"
+        finish_by_scoring(backend, job_id)
+        rest = [(e.event, json.loads(e.data)) for e in stream]
+    assert rest[-1][0] == "end" and rest[-1][1]["status"] == "succeeded"
+    assert rest[-1][1]["progress"]["samples_done"] == 100
+    # A stream opened after the end delivers the end at once, then closes.
+    with Client(backend.base, KEY_A) as client:
+        assert [e.event for e in client.events(job_id)] == ["end"]
+        assert client.wait(job_id).status.value == "succeeded"
+
+
+def test_twenty_streams_share_one_watcher(backend: Backend) -> None:
+    """Open streams do not each poll Redis: the gateway's one watcher reads all watched jobs
+    in one pipelined HMGET per 0.5 s tick, so 20 streams over ~3 s cost about 6 HMGETs (20
+    clients polling every 0.5 s would cost about 120)."""
+    job_id = submit(backend)
+    r = connect(backend.redis_url)
+
+    def hmgets() -> int:
+        stats = r.info("commandstats").get("cmdstat_hmget", {"calls": 0})
+        return int(stats["calls"])
+
+    with contextlib.ExitStack() as streams, backend.client() as c:
+        for _ in range(20):
+            resp = streams.enter_context(c.stream("GET", f"/v1/jobs/{job_id}/events"))
+            assert resp.status_code == 200
+        before = hmgets()
+        time.sleep(3)
+        calls = hmgets() - before
+    assert 1 <= calls <= 15, calls
