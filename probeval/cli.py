@@ -21,6 +21,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("probeval.commands.worker", "run a sampler or scorer worker"),
     "up": ("probeval.commands.up", "run Redis, gateway, one sampler and one scorer"),
     "demo": ("probeval.commands.demo", "reproduce the paper's finding on the shipped tiny model"),
+    "submit": ("probeval.commands.jobs", "submit a job file (.json or .yaml); --wait follows it"),
+    "jobs": ("probeval.commands.jobs", "list your jobs, newest first"),
+    "status": ("probeval.commands.jobs", "a job's status and progress"),
+    "results": ("probeval.commands.jobs", "a job's results as a table, JSON or CSV"),
+    "export": ("probeval.commands.jobs", "download draws (jsonl, parquet) or results (csv)"),
+    "cancel": ("probeval.commands.jobs", "cancel a job (--purge deletes its data)"),
+    "rescore": ("probeval.commands.jobs", "score a succeeded job's draws again, another way"),
 }
 
 

@@ -211,3 +211,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once from the environment."""
     return Settings()
+
+
+class ClientSettings(BaseSettings):
+    """What ``probeval.client`` and the CLI's job commands read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PROBEVAL_", extra="ignore")
+
+    url: str = Field("http://127.0.0.1:8000", description="Base URL of the gateway.")
+    api_key: SecretStr | None = Field(None, description="API key sent as `Bearer` token.")

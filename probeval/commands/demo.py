@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from tqdm import tqdm
 
 from probeval.cli import UsageError
 from probeval.interrupts import sigterm_as_keyboard_interrupt
@@ -77,47 +77,28 @@ def load_questions(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 class Progress:
-    """Progress lines per job: draws done, draws per second since the job started running,
-    and the ETA at that rate. A finished job keeps its final rate."""
+    """One tqdm bar per job, in draws, with its rate and ETA; a finished job keeps its bar."""
 
-    def __init__(self) -> None:
-        self.tty = sys.stdout.isatty()
-        self.last_print = 0.0
-        self.drawn = 0
-        self.started: dict[str, float] = {}
-        self.ended: dict[str, float] = {}
-
-    def show(self, views: dict[str, dict[str, Any]], final: bool = False) -> None:
-        now = time.monotonic()
-        for name, v in views.items():
-            if v["status"] != JobStatus.queued:
-                self.started.setdefault(name, now)
-            if v["status"] in TERMINAL_STATUSES:
-                self.ended.setdefault(name, now)
-        if not (self.tty or final or now - self.last_print >= 5):
-            return
-        self.last_print = now
-        lines = []
-        for name, v in views.items():
-            done, total = v["progress"]["samples_done"], v["progress"]["samples_total"]
-            elapsed = self.ended.get(name, now) - self.started.get(name, now)
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = (total - done) / rate if rate > 0 else float("inf")
-            width = 30
-            filled = int(width * done / total) if total else width
-            bar = "#" * filled + "-" * (width - filled)
-            eta_s = "  --" if eta == float("inf") else f"{eta:4.0f}s"
-            lines.append(
-                f"  {name:<7} [{bar}] {done:>6}/{total:<6} {rate:6.0f} draws/s  ETA {eta_s}  "
-                f"{v['status']}"
+    def __init__(self, names: list[str]) -> None:
+        width = max(len(n) for n in names)
+        self.bars = {
+            name: tqdm(
+                total=0, unit="draw", desc=f"  {name:<{width}}", position=i, dynamic_ncols=True
             )
-        if self.tty and self.drawn:
-            sys.stdout.write(f"\x1b[{self.drawn}A")  # redraw the bars in place
-        sys.stdout.write(
-            "".join(f"{line}\x1b[K\n" for line in lines) if self.tty else "\n".join(lines) + "\n"
-        )
-        self.drawn = len(lines)
-        sys.stdout.flush()
+            for i, name in enumerate(names)
+        }
+
+    def show(self, views: dict[str, dict[str, Any]]) -> None:
+        for name, v in views.items():
+            bar = self.bars[name]
+            bar.total = v["progress"]["samples_total"]
+            bar.n = v["progress"]["samples_done"]
+            bar.set_postfix_str(v["status"], refresh=False)
+            bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
 
 
 def print_table(
@@ -275,15 +256,17 @@ def _run_jobs(
                 f"stopping once P(answer) is provably above or below {ADAPTIVE_THRESHOLD:g} "
                 f"-> job {jobs[name + '*']} (shown as {name}*)"
             )
-        progress = Progress()
-        while True:
-            views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
-            done = all(v["status"] in TERMINAL_STATUSES for v in views.values())
-            progress.show(views, final=done)
-            if done:
-                break
-            stack.check_alive()
-            time.sleep(0.5)
+        progress = Progress(list(jobs))
+        try:
+            while True:
+                views = {name: c.get(f"/v1/jobs/{jid}").json() for name, jid in jobs.items()}
+                progress.show(views)
+                if all(v["status"] in TERMINAL_STATUSES for v in views.values()):
+                    break
+                stack.check_alive()
+                time.sleep(0.5)
+        finally:
+            progress.close()
         for name, v in views.items():
             if v["status"] != JobStatus.succeeded:
                 say(f"the {name} job ended {v['status']}: {v.get('error')}")
