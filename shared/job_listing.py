@@ -8,50 +8,23 @@ in batches; records that expired are dropped from the index on the way.
 
 from __future__ import annotations
 
-import json
-
 from shared import keys
 from shared.errors import InvalidInput
-from shared.job_record import CALLBACK_FIELDS, callback_state
-from shared.schemas import ErrorInfo, JobCreate, JobList, JobListItem, JobStatus, Progress
+from shared.job_record import VIEW_FIELDS, view_from_fields
+from shared.schemas import JobCreate, JobList, JobListItem, JobStatus
 from shared.store import Store
 
-_FIELDS = (
-    "status",
-    "created_at",
-    "updated_at",
-    "samples_done",
-    "samples_total",
-    "error",
-    "model",
-    "prompts",
-    "source_job",
-    *CALLBACK_FIELDS,
-)
 
-
-def _item(store: Store, job_id: str, raw: dict[str, str | None]) -> JobListItem:
-    model, prompts = raw.get("model"), raw.get("prompts")
-    if model is None or prompts is None:
+def _item(store: Store, job_id: str, values: list[str | None]) -> JobListItem:
+    """The job's view (built as GET /v1/jobs/{id} builds it) plus its prompt count."""
+    raw = dict(zip(VIEW_FIELDS, values, strict=True))
+    spec = None
+    if raw["model"] is None or raw["prompts"] is None:
         # A record written before the listing fields existed: read them from the spec.
         spec = JobCreate.model_validate_json(str(store.r.hget(keys.job(job_id), "spec")))
-        model, prompts = spec.model, str(len(spec.prompts))
-    error = raw.get("error")
-    return JobListItem(
-        id=job_id,
-        model=model,
-        status=JobStatus(str(raw["status"])),
-        progress=Progress(
-            samples_done=int(raw.get("samples_done") or 0),
-            samples_total=int(raw.get("samples_total") or 0),
-        ),
-        created_at=float(raw.get("created_at") or 0.0),
-        updated_at=float(raw.get("updated_at") or 0.0),
-        error=ErrorInfo.model_validate(json.loads(error)) if error else None,
-        source_job=raw.get("source_job") or None,
-        callback=callback_state(raw),
-        prompts=int(prompts),
-    )
+    view = view_from_fields(job_id, values, tenant=None, spec=spec)
+    prompts = len(spec.prompts) if spec is not None else int(raw["prompts"] or 0)
+    return JobListItem.model_validate({**view.model_dump(), "prompts": prompts})
 
 
 def list_jobs(
@@ -83,10 +56,10 @@ def list_jobs(
             break
         pipe = store.r.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hmget(keys.job(job_id), list(_FIELDS))
+            pipe.hmget(keys.job(job_id), list(VIEW_FIELDS))
         gone = []
         for job_id, values in zip(ids, pipe.execute(), strict=True):
-            raw = dict(zip(_FIELDS, values, strict=True))
+            raw = dict(zip(VIEW_FIELDS, values, strict=True))
             if raw["status"] is None:
                 gone.append(job_id)
                 continue
@@ -94,7 +67,7 @@ def list_jobs(
                 continue
             if model is not None and raw["model"] is not None and raw["model"] != model:
                 continue
-            item = _item(store, job_id, raw)
+            item = _item(store, job_id, values)
             if model is not None and item.model != model:
                 continue
             found.append(item)

@@ -91,6 +91,10 @@ def test_list_pages_newest_first_with_filters_and_tenants(c: TestClient) -> None
         if after is None:
             break
     assert pages == [ids[::-1][0:3], ids[::-1][3:6], ids[::-1][6:8]]
+    # Each item is exactly the job's view plus its prompt count.
+    for item in c.get("/v1/jobs", params={"limit": 200}, headers=A).json()["jobs"]:
+        prompts = item.pop("prompts")
+        assert prompts == 2 and item == c.get(f"/v1/jobs/{item['id']}", headers=A).json()
     first = c.get("/v1/jobs", params={"limit": 1}, headers=A).json()["jobs"][0]
     assert first["prompts"] == 2 and first["progress"]["samples_total"] == 80
     assert first["status"] == "queued" and first["model"] == "tiny"
