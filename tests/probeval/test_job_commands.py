@@ -76,7 +76,7 @@ def test_unreachable_gateway_is_exit_1(
         (["rescore", "j", "--scorer", "regex"], "pattern"),
         (
             ["rescore", "j", "--scorer", "contains", "--alpha", "2"],
-            "--alpha must be a number in (0, 1)",
+            "--alpha must be a number in (0, 0.5]",
         ),
         (["rescore", "j", "--scorer", "contains", "--threshold", "1.5"], "--threshold"),
     ],
