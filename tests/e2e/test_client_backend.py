@@ -5,6 +5,7 @@ the real scorer scores them and finalises the job). A real HTTP server in the te
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from probeval.client import Client
+from probeval.client import AsyncClient, Client
 from probeval.local import ProcessGroup, free_port, start_gateway, start_redis, start_scorer
 from shared.callbacks import verify
 from shared.config import Settings
@@ -305,3 +306,27 @@ def test_twenty_streams_share_one_watcher(backend: Backend) -> None:
         time.sleep(3)
         calls = hmgets() - before
     assert 1 <= calls <= 15, calls
+
+
+def test_async_client_against_the_real_gateway(backend: Backend, tmp_path: Any) -> None:
+    async def go() -> None:
+        async with AsyncClient(backend.base, KEY_A) as c:
+            job_id = (await c.submit(body())).id
+            assert (await c.get(job_id)).status.value == "queued"
+            assert job_id in [j.id for j in (await c.list(limit=5)).jobs]
+            finish_by_scoring(backend, job_id)
+            view = await c.wait(job_id, timeout_s=60)
+            assert view.status.value == "succeeded"
+            results = await c.results(job_id)
+            assert [p.n for p in results.prompts] == [50, 50]
+            draws = [d async for d in c.samples(job_id)]
+            assert len(draws) == 100 and draws[0].prompt_id == "q0"
+            path = await c.export(job_id, tmp_path / "r.csv", format="csv")
+            assert path.read_text().splitlines()[0].startswith("id,n,")
+            rescored = await c.rescore(job_id, {"name": "exact_match"})
+            assert (await c.wait(rescored.id, timeout_s=60)).source_job == job_id
+            other = await c.submit(body())
+            assert (await c.cancel(other.id)) is not None
+            assert (await c.cancel(other.id, purge=True)) is None
+
+    asyncio.run(go())

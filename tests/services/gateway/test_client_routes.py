@@ -22,6 +22,7 @@ from shared.schemas import BoundsOptions
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
 from tests.fixtures.pipeline import drain, register_model, worker_runtime
+from workers.callbacks import deliver_callback
 from workers.scorer.scoring import contains
 
 A = {"Authorization": "Bearer key-of-a"}
@@ -316,3 +317,19 @@ def test_signature_matches_openssl_and_verifies() -> None:
     assert not verify("whsec-test", header, b'{"id":"k"}', now=1700000100)
     assert not verify("other", header, b'{"id":"j"}', now=1700000100)
     assert not verify("whsec-test", header, b'{"id":"j"}', now=1700001000)  # too old
+
+
+def test_delivery_checks_the_address_again_and_refuses_without_posting(
+    redis_url: str, store: Store, c: TestClient
+) -> None:
+    """A callback accepted at submission (loopback allowed then) is refused at delivery when the
+    address is no longer allowed: failed at once, no retry, nothing sent."""
+    job_id = submit(c, callback_url="http://127.0.0.1:9/hook")
+    assert c.delete(f"/v1/jobs/{job_id}", headers=A).status_code == 200
+    assert c.get(f"/v1/jobs/{job_id}", headers=A).json()["callback"]["state"] == "pending"
+    strict = Settings(redis_url=redis_url, webhook_secrets="team-a:secret-a")
+    outcome = deliver_callback(worker_runtime(strict, None, "tiny"), job_id)
+    assert "loopback" in outcome["refused"]
+    callback = c.get(f"/v1/jobs/{job_id}", headers=A).json()["callback"]
+    assert callback["state"] == "failed" and callback["attempts"] == 1
+    assert "127.0.0.1" in callback["last_error"]
