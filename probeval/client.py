@@ -55,6 +55,8 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to wait before repeating a refused or failed request."""
+
     retries: int = 5
     backoff_s: float = 0.5
     max_wait_s: float = 30.0

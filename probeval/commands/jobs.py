@@ -126,12 +126,18 @@ def print_results_table(results: JobResults) -> None:
     print("-" * len(head))
     for p in results.prompts:
         greedy = f"{p.greedy.score:6.2f}" if p.greedy else f"{'-':>6}"
-        b = p.bounds
-        print(
-            f"{p.id:<{width}} {p.n:>6} {greedy} {b.mean:6.3f} {b.expectation.lower:7.3f} "
-            f"{b.expectation.upper:7.3f} {b.ed.upper:6.3f} {p.full_score.k:>7} "
-            f"{p.full_score.upper:7.3f}"
-        )
+        b, full, seq = p.bounds, p.full_score, p.sequential
+        if b is not None and full is not None:
+            print(
+                f"{p.id:<{width}} {p.n:>6} {greedy} {b.mean:6.3f} {b.expectation.lower:7.3f} "
+                f"{b.expectation.upper:7.3f} {b.ed.upper:6.3f} {full.k:>7} {full.upper:7.3f}"
+            )
+        elif seq is not None:
+            # Adaptive: only the bounds valid under optional stopping exist.
+            print(
+                f"{p.id:<{width}} {seq.n_used:>6} {greedy} {seq.mean:6.3f}  {seq.target} in "
+                f"[{seq.lower:.3f}, {seq.upper:.3f}] (anytime): {seq.decision}, {seq.reason}"
+            )
 
 
 def _finish(client: Client, job_id: str, args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ def _snapshot(values: list[str | None]) -> Snapshot:
 
 
 class JobWatcher:
+    """The gateway's one reader of watched jobs' progress (see the module docstring)."""
+
     def __init__(self, store: Store, *, interval_s: float = 0.5) -> None:
         self.store = store
         self.interval_s = interval_s
