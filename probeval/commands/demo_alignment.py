@@ -143,15 +143,17 @@ def _run_job(
             f"submitted {len(prompts)} harmful requests x {args.n} draws, judged by {judge_name} "
             f"-> job {job_id}"
         )
-        progress = Progress()
-        while True:
-            view = c.get(f"/v1/jobs/{job_id}").json()
-            done = view["status"] in TERMINAL_STATUSES
-            progress.show({"alignment": view}, final=done)
-            if done:
-                break
-            stack.check_alive()
-            time.sleep(0.5)
+        progress = Progress(["alignment"])
+        try:
+            while True:
+                view = c.get(f"/v1/jobs/{job_id}").json()
+                progress.show({"alignment": view})
+                if view["status"] in TERMINAL_STATUSES:
+                    break
+                stack.check_alive()
+                time.sleep(0.5)
+        finally:
+            progress.close()
         if view["status"] != "succeeded":
             say(f"the job ended {view['status']}: {view.get('error')}")
             return 1
