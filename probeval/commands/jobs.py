@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from probeval.cli import UsageError
 from probeval.client import EXPORT_FORMATS, ApiError, Client
 from probeval.model_flags import add_model_flags, model_from_flags
-from shared.schemas import BoundsOptions, JobCreate, JobResults, JobStatus, ScorerSpec
+from shared.schemas import BoundsOptions, JobCreate, JobResults, JobStatus, parse_scorer
 
 RESULT_FORMATS = ("table", "json", "csv")
 
@@ -198,10 +198,14 @@ def _cancel(client: Client, args: argparse.Namespace) -> int:
 def _rescore(client: Client, args: argparse.Namespace) -> int:
     prog = "probeval rescore"
     try:
-        scorer = ScorerSpec.model_validate({"name": args.scorer, "pattern": args.pattern})
+        given_scorer = {"name": args.scorer, **({"pattern": args.pattern} if args.pattern else {})}
+        scorer = parse_scorer(given_scorer)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise UsageError(f"{prog}: --scorer: {err['msg']}") from None
+        # loc is (scorer name, field) for an option of a known scorer.
+        field = ".".join(str(p) for p in err["loc"][1:])
+        where = f"--scorer {args.scorer}: {field}" if field else "--scorer"
+        raise UsageError(f"{prog}: {where}: {err['msg']}") from None
     given = {
         f: getattr(args, f) for f in BoundsOptions.model_fields if getattr(args, f) is not None
     }
