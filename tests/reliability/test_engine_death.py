@@ -7,8 +7,6 @@ Runs on the session's ``rstack`` before test_faults.py (file order) and leaves a
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -56,23 +54,31 @@ def test_engine_core_kill9_mid_job(rstack: ReliabilityStack, figures: dict[str, 
     core_children = core.children(recursive=True)
     r = connect(rstack.redis_url)
 
-    # Freeze the sampler (not its engine), see a chunk of the job running, kill -9 the engine
-    # core, let the sampler go: the kill provably lands inside a chunk.
+    # Freeze the engine core (SIGSTOP), and kill -9 it only once a chunk of the job is running
+    # and the sampler has stored nothing for a while: then the sampler is provably waiting on the
+    # engine inside that chunk. (Freezing the sampler instead raced under load: the core could
+    # finish the chunk's generation before the kill, and the chunk then succeeded.)
     deadline = time.monotonic() + 240
     running: list[str] = []
     while not running:
-        assert time.monotonic() < deadline, "no chunk of the job was seen running"
+        assert time.monotonic() < deadline, "no chunk of the job was seen waiting on the engine"
         done, total = r.hmget(keys.job(job_id), ["samples_generated", "samples_total"])
         if int(done or 0) >= 0.3 * int(total):
-            os.kill(sampler.pid, signal.SIGSTOP)
-            running = [c for c in rstack.started_chunks(SAMPLE_QUEUE) if c.startswith(job_id)]
-            if not running:
-                os.kill(sampler.pid, signal.SIGCONT)
+            core.suspend()
+            time.sleep(0.5)
+            before = r.hget(keys.job(job_id), "samples_generated")
+            chunks = [c for c in rstack.started_chunks(SAMPLE_QUEUE) if c.startswith(job_id)]
+            time.sleep(1.0)
+            after = r.hget(keys.job(job_id), "samples_generated")
+            still = [c for c in rstack.started_chunks(SAMPLE_QUEUE) if c.startswith(job_id)]
+            if chunks and chunks == still and before == after:
+                running = chunks
+            else:
+                core.resume()
         time.sleep(0.002)
     at = int(r.hget(keys.job(job_id), "samples_generated")) / (prompts * n)
     core.kill()
     killed_at = time.monotonic()
-    os.kill(sampler.pid, signal.SIGCONT)
 
     assert sampler.wait(timeout=30) == EXIT_ENGINE_DIED, rstack.group.log_tail("sampler")
     exited_s = time.monotonic() - killed_at
