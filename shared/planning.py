@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shared.schemas import ChunkSlice, ChunkTask, JobCreate
 
 
@@ -17,31 +19,12 @@ def plan_chunks(
     """
     if chunk_max_n < 1 or chunk_draws < 1:
         raise ValueError("chunk_max_n and chunk_draws must be >= 1")
-    chunks: list[ChunkTask] = []
-    if spec.greedy:
-        chunks.append(
-            ChunkTask(
-                job_id=job_id,
-                chunk_id=0,
-                greedy=True,
-                slices=[
-                    ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))
-                ],
-            )
-        )
-    current: list[ChunkSlice] = []
-    size = 0
-    for prompt_index in range(len(spec.prompts)):
-        for start in range(0, spec.sampling.n, chunk_max_n):
-            count = min(chunk_max_n, spec.sampling.n - start)
-            if current and size + count > chunk_draws:
-                chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
-                current, size = [], 0
-            current.append(ChunkSlice(prompt_index=prompt_index, start=start, count=count))
-            size += count
-    if current:
-        chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
-    return chunks
+    slices = (
+        [sl]
+        for prompt_index in range(len(spec.prompts))
+        for sl in round_slices(prompt_index, 0, spec.sampling.n, chunk_max_n)
+    )
+    return _pack(job_id, spec, slices, chunk_draws)
 
 
 def round_slices(prompt_index: int, start: int, end: int, chunk_max_n: int) -> list[ChunkSlice]:
@@ -63,26 +46,28 @@ def plan_first_rounds(
     Later rounds are planned one at a time as earlier ones are scored (``shared.adaptive``)."""
     if chunk_max_n < 1 or chunk_draws < 1:
         raise ValueError("chunk_max_n and chunk_draws must be >= 1")
+    rounds = (round_slices(i, 0, first_end, chunk_max_n) for i in range(len(spec.prompts)))
+    return _pack(job_id, spec, rounds, chunk_draws)
+
+
+def _pack(
+    job_id: str, spec: JobCreate, units: Iterable[list[ChunkSlice]], chunk_draws: int
+) -> list[ChunkTask]:
+    """The greedy chunk (if asked), then ``units`` in order, packed into chunks of about
+    ``chunk_draws`` draws; a unit (one slice, or one adaptive round) is never split."""
     chunks: list[ChunkTask] = []
     if spec.greedy:
-        chunks.append(
-            ChunkTask(
-                job_id=job_id,
-                chunk_id=0,
-                greedy=True,
-                slices=[
-                    ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))
-                ],
-            )
-        )
+        greedy = [ChunkSlice(prompt_index=i, start=0, count=1) for i in range(len(spec.prompts))]
+        chunks.append(ChunkTask(job_id=job_id, chunk_id=0, greedy=True, slices=greedy))
     current: list[ChunkSlice] = []
     size = 0
-    for prompt_index in range(len(spec.prompts)):
-        if current and size + first_end > chunk_draws:
+    for unit in units:
+        count = sum(sl.count for sl in unit)
+        if current and size + count > chunk_draws:
             chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
             current, size = [], 0
-        current.extend(round_slices(prompt_index, 0, first_end, chunk_max_n))
-        size += first_end
+        current.extend(unit)
+        size += count
     if current:
         chunks.append(ChunkTask(job_id=job_id, chunk_id=len(chunks), slices=current))
     return chunks
