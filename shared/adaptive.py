@@ -71,6 +71,7 @@ return 1
 
 
 def rule_of(spec: JobCreate) -> StoppingRule:
+    """The stopping rule of an adaptive job; ValueError for a fixed-n job."""
     if spec.stopping is None:
         raise ValueError("not an adaptive job")
     return rule_from_spec(spec.stopping)
@@ -93,6 +94,7 @@ def round_chunk_id(spec: JobCreate, prompt_index: int, start: int) -> int:
 
 
 def first_round_draws(spec: JobCreate) -> int:
+    """Draws the first plan of an adaptive job generates, over all its prompts."""
     return len(spec.prompts) * rule_of(spec).first_end()
 
 
@@ -152,6 +154,7 @@ def _enqueue_recorded(
 
 
 def read_stream(store: Store, job: JobRecord, prompt_index: int) -> StreamState:
+    """A prompt's stored stream state, or a fresh one before its first round is folded in."""
     raw = store.r.hget(keys.job_streams(job.id), str(prompt_index))
     return StreamState.from_json(str(raw)) if raw else start_stream(rule_of(job.spec))
 

@@ -73,6 +73,7 @@ def webhook_secrets(settings: Settings) -> dict[str, str]:
 
 
 def secret_for(settings: Settings, tenant: str) -> str | None:
+    """The tenant's webhook signing secret, else the ``*`` one; None: webhooks are refused."""
     secrets = webhook_secrets(settings)
     return secrets.get(tenant) or secrets.get("*")
 

@@ -170,6 +170,7 @@ class Admission:
 
 
 def admit_keys(job_id: str, model: str, tenant: str) -> list[str]:
+    """The Redis keys the admission script touches, in the order its KEYS[] expects."""
     return [
         keys.job(job_id),
         keys.job_chunks(job_id),
@@ -195,6 +196,7 @@ def admit_args(
     chunk_max_n: int | None = None,
     enqueue: Sequence[Command] = (),
 ) -> list[Any]:
+    """The admission script's ARGV: the job record, its chunks, the copies and queue commands."""
     samples_total = len(spec.prompts) * spec.sampling.n
     if spec.stopping is not None:
         if chunk_max_n is None:
@@ -252,6 +254,7 @@ def admit_args(
 
 
 def parse_admission(reply: Sequence[str | bytes | int]) -> Admission:
+    """The admission script's reply as a verdict and the tenant's active-job count."""
     verdict = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     return Admission(Verdict(verdict), int(reply[1]))
 

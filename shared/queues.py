@@ -41,14 +41,17 @@ def rq_connection(url: str) -> redis.Redis:
 
 
 def sample_queue(conn: redis.Redis, model: str) -> Queue:
+    """The RQ queue a model's samplers take chunks from."""
     return Queue(keys.sample_queue(model), connection=conn, serializer=JSONSerializer)
 
 
 def score_queue(conn: redis.Redis) -> Queue:
+    """The RQ queue of sampled chunks waiting for the scorers."""
     return Queue(keys.SCORE_QUEUE, connection=conn, serializer=JSONSerializer)
 
 
 def callback_queue(conn: redis.Redis) -> Queue:
+    """The RQ queue of webhook deliveries (served by the scorer)."""
     return Queue(keys.CALLBACK_QUEUE, connection=conn, serializer=JSONSerializer)
 
 
@@ -120,6 +123,7 @@ def stage_chunks(
 
 
 def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: Settings) -> None:
+    """A chunk to its model's samplers, with the sample stage's RQ id, timeout and retries."""
     _enqueue(sample_queue(conn, model), SAMPLE_TASK, task, settings, "sample")
 
 
@@ -131,6 +135,7 @@ def enqueue_judging(
 
 
 def enqueue_scoring(conn: redis.Redis, task: ChunkTask, settings: Settings) -> None:
+    """A sampled chunk to the scorers, with the score stage's RQ id, timeout and retries."""
     _enqueue(score_queue(conn), SCORE_TASK, task, settings, "score")
 
 

@@ -146,6 +146,7 @@ def _mean_and_upper(p: PromptResult) -> tuple[float, float]:
 
 
 def judge_info(spec: JobCreate) -> JudgeInfo | None:
+    """What a judged job's results record about its judge; None for other scorers."""
     scorer = spec.scorer
     if not isinstance(scorer, JudgeOptions):
         return None
@@ -157,6 +158,7 @@ def judge_info(spec: JobCreate) -> JudgeInfo | None:
 
 
 def summarize(prompts: list[PromptResult]) -> ResultsSummary:
+    """The job-level summary over its prompts' results (means, upper bounds, proven counts)."""
     cells = [_mean_and_upper(p) for p in prompts]
     means = [m for m, _ in cells]
     uppers = [u for _, u in cells]

@@ -402,6 +402,7 @@ else:
 
 
 def default_scorer() -> ScorerSpec:
+    """The scorer a job gets when it names none: ROUGE-L recall against its references."""
     return cast("ScorerSpec", SCORER_VARIANTS["rouge_l_recall"](name="rouge_l_recall"))
 
 

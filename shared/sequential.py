@@ -42,6 +42,7 @@ SEQUENTIAL_ASSUMPTIONS = (
 
 
 def rule_from_spec(spec: StoppingSpec) -> StoppingRule:
+    """The pure-stats stopping rule of a request's stopping options."""
     return StoppingRule(
         target=spec.target,
         threshold=spec.threshold,

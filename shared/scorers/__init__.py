@@ -22,6 +22,7 @@ SCORERS: dict[str, ScorerDefinition] = discover(BUILTIN_SCORERS)
 
 
 def scorer_definition(name: str) -> ScorerDefinition:
+    """The registered scorer called ``name``; KeyError listing the registered names."""
     try:
         return SCORERS[name]
     except KeyError:

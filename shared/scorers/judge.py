@@ -64,6 +64,7 @@ def render_template(template: str, values: Mapping[str, str]) -> str:
 
 
 def template_sha256(template: str) -> str:
+    """The judge template's hash, stored with results so a run names the template it used."""
     return hashlib.sha256(template.encode()).hexdigest()
 
 

@@ -154,6 +154,7 @@ def _betting(state: StreamState) -> BettingState:
 
 
 def start_stream(rule: StoppingRule) -> StreamState:
+    """The state of a stream before any draw: the statistic the rule's target needs."""
     if rule.target == "mean":
         return StreamState(n=0, mixture=None, betting=BettingState.start())
     return StreamState(n=0, mixture=MixtureState(), betting=None)
