@@ -41,6 +41,7 @@ def _last_attempt() -> bool:
 
 
 def deliver_callback(rt: Runtime, job_id: str) -> dict[str, Any]:
+    """RQ task: POST a job's signed final view to its callback_url once; a failure retries."""
     store = rt.store
     try:
         job = store.get_job(job_id)

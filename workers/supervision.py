@@ -152,6 +152,7 @@ def probeval_queues(conn: redis.Redis, models: Sequence[str]) -> list[Queue]:
 
 
 def registered_models(conn: redis.Redis) -> list[str]:
+    """The models a sampler has registered (``keys.MODELS``), sorted."""
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in conn.hkeys(keys.MODELS))
 
 

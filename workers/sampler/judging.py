@@ -39,6 +39,7 @@ def policy_prompt(store: Store, job_id: str, spec: JobCreate, index: int) -> str
 def judge_prompt(
     engine: GenerationEngine, options: JudgeOptions, values: dict[str, str]
 ) -> LabelPrompt:
+    """The filled judge template, in the judge model's chat template when it has one."""
     filled = render_template(options.template, values)
     if engine.chat_template:
         return LabelPrompt(engine.render_chat([ChatMessage(role="user", content=filled)]), True)

@@ -85,6 +85,7 @@ def build_requests(
 
 
 def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
+    """RQ task: generate one chunk's draws, store them and queue them for scoring or judging."""
     task = ChunkTask.model_validate(payload)
     if rt.engine is None:
         raise RuntimeError("sample_chunk runs only in a sampler worker (no engine loaded)")

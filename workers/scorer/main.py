@@ -13,6 +13,7 @@ from workers.supervision import chunk_worker, serve
 
 
 def run_scorer(settings: Settings, *, burst: bool = False) -> None:
+    """Serve the score and webhook queues in this process until stopped (or empty, ``burst``)."""
     rt = runtime.build(settings)
     worker_id = f"scorer:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     # Scoring a chunk is short and needs no per-job isolation; running it in-process avoids a

@@ -36,38 +36,47 @@ def normalize_answer(text: str) -> str:
 
 
 def rouge_l_recall(text: str, reference: str | None) -> float:
+    """ROUGE-L recall: the longest common subsequence's share of the reference's tokens."""
     return float(_rouge().score(reference or "", text)["rougeL"].recall)
 
 
 def rouge_l_f(text: str, reference: str | None) -> float:
+    """ROUGE-L F-measure of the draw against the reference."""
     return float(_rouge().score(reference or "", text)["rougeL"].fmeasure)
 
 
 def exact_match(text: str, reference: str | None) -> float:
+    """1.0 when the draw equals the reference after SQuAD-style normalisation."""
     return float(normalize_answer(text) == normalize_answer(reference or ""))
 
 
 def contains(text: str, reference: str | None) -> float:
+    """1.0 when the reference occurs in the draw, ignoring case."""
     return float((reference or "").casefold() in text.casefold())
 
 
 def make_rouge_l_recall(options: BaseModel) -> ScoreFn:
+    """Registry factory of ``rouge_l_recall`` (it takes no options)."""
     return rouge_l_recall
 
 
 def make_rouge_l_f(options: BaseModel) -> ScoreFn:
+    """Registry factory of ``rouge_l_f`` (it takes no options)."""
     return rouge_l_f
 
 
 def make_exact_match(options: BaseModel) -> ScoreFn:
+    """Registry factory of ``exact_match`` (it takes no options)."""
     return exact_match
 
 
 def make_contains(options: BaseModel) -> ScoreFn:
+    """Registry factory of ``contains`` (it takes no options)."""
     return contains
 
 
 def make_regex(options: BaseModel) -> ScoreFn:
+    """Registry factory: 1.0 when the pattern matches the draw, each search time-limited."""
     assert isinstance(options, RegexOptions)
     compiled = regex.compile(options.pattern)
 

@@ -18,6 +18,7 @@ from workers.scorer.scoring import make_scorer
 
 
 def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
+    """RQ task: score one chunk's draws, store them, finalise the job after its last."""
     task = ChunkTask.model_validate(payload)
     store = rt.store
     try:
