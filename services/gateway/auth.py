@@ -15,6 +15,7 @@ ANONYMOUS = ""
 
 
 def digest(key: str) -> str:
+    """The sha256 hex of an API key: only digests are kept in memory and compared."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -68,6 +69,7 @@ class KeyRing:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (so serving without API keys is safe there)."""
     if host == "localhost":
         return True
     try:

@@ -24,31 +24,37 @@ _bearer = HTTPBearer(auto_error=False, description="API key of your tenant.")
 
 
 async def app_settings(request: Request) -> Settings:
+    """Dependency: the settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
 async def get_store(request: Request) -> Store:
+    """Dependency: the app's blocking store (for routes run in the thread pool)."""
     store: Store = request.app.state.store
     return store
 
 
 async def get_async_store(request: Request) -> AsyncStore:
+    """Dependency: the app's asyncio store, made in the serving event loop."""
     store: AsyncStore = request.app.state.async_store
     return store
 
 
 async def get_submitter(request: Request) -> Submitter:
+    """Dependency: the app's job submitter."""
     submitter: Submitter = request.app.state.submitter
     return submitter
 
 
 async def get_rq(request: Request) -> redis.Redis:
+    """Dependency: the app's Redis connection for RQ (bytes replies, as RQ expects)."""
     conn: redis.Redis = request.app.state.rq
     return conn
 
 
 async def get_watcher(request: Request) -> JobWatcher:
+    """Dependency: the app's one job watcher that feeds every SSE stream."""
     watcher: JobWatcher = request.app.state.watcher
     return watcher
 

@@ -92,6 +92,7 @@ def error_response(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """A response in the one error shape (``ErrorResponse``) with the given status."""
     body = ErrorResponse(error=ErrorInfo(code=code, message=message, param=param))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
@@ -189,6 +190,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Map every error the app can raise to the one error shape and its HTTP status."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ProbevalError, _on_probeval_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -29,6 +29,7 @@ from shared.store import Store, connect
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway app: routes, error handlers, middleware and its Redis clients."""
     settings = settings or get_settings()
 
     @asynccontextmanager

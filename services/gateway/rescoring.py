@@ -43,6 +43,7 @@ def submit_rescore(
     settings: Settings,
     tenant: str,
 ) -> str:
+    """Admit a job that scores a succeeded job's stored draws with another scorer; its id."""
     source = store.get_job(source_id, tenant=tenant)
     if source.status != JobStatus.succeeded:
         raise Conflict(

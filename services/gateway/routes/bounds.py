@@ -19,4 +19,5 @@ router = APIRouter(prefix="/v1", tags=["bounds"], dependencies=[Depends(get_tena
     response_model_by_alias=True,
 )
 def bounds(body: BoundsRequest) -> BoundsResponse:
+    """Bounds on scores sent in the request, as a job's results would state them."""
     return compute_bounds(body.scores, body.options())

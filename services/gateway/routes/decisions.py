@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["decisions"], responses=ERROR_RESPONSES)
     summary="Per-prompt differences between two succeeded jobs, with family-wise decisions",
 )
 def compare(body: CompareRequest, store: StoreDep, tenant: TenantDep) -> CompareResponse:
+    """Per-prompt intervals on b minus a of two succeeded jobs of the caller."""
     try:
         a = store.get_job(body.a, tenant=tenant)
     except NotFound:
@@ -35,6 +36,7 @@ def compare(body: CompareRequest, store: StoreDep, tenant: TenantDep) -> Compare
 def plan_draws(
     body: PlanRequest, store: StoreDep, settings: SettingsDep, tenant: TenantDep
 ) -> PlanResponse:
+    """Draws per prompt the question needs; with ``model``, their time on its live samplers."""
     if body.model is None:
         return plan(body)
     live = {m.name: m.workers for m in store.live_models(ttl_s=settings.worker_ttl_s)}

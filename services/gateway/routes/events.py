@@ -29,6 +29,7 @@ PING_S = 15
 def get_events(
     job_id: str, store: StoreDep, tenant: TenantDep, watcher: WatcherDep
 ) -> EventSourceResponse:
+    """Server-sent events: progress while the job runs, then its final view (or an error)."""
     store.get_job(job_id, tenant=tenant)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[dict[str, Any]]:

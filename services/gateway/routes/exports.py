@@ -34,6 +34,7 @@ class ParquetTable(StrEnum):
     responses={200: {"content": {"application/x-ndjson": {}}}},
 )
 def get_samples_jsonl(job_id: str, store: StoreDep, tenant: TenantDep) -> StreamingResponse:
+    """Every draw of every prompt, one JSON object per line, streamed."""
     job = store.get_job(job_id, tenant=tenant)
     return StreamingResponse(
         samples_jsonl(store, job),
@@ -49,6 +50,7 @@ def get_samples_jsonl(job_id: str, store: StoreDep, tenant: TenantDep) -> Stream
     responses={200: {"content": {"text/csv": {}}}},
 )
 def get_results_csv(job_id: str, store: StoreDep, tenant: TenantDep) -> PlainTextResponse:
+    """The results as CSV, one row per prompt."""
     results = readable_results(store, store.get_job(job_id, tenant=tenant))
     return PlainTextResponse(
         results_csv(results),
@@ -75,6 +77,7 @@ def get_parquet(
         ),
     ] = ParquetTable.draws,
 ) -> FileResponse:
+    """The draws or the results table as a Parquet file."""
     job = store.get_job(job_id, tenant=tenant)
     results = readable_results(store, job) if table == ParquetTable.results else None
     # Parquet's footer is written last, so the file is built on disk (bounded memory), sent,

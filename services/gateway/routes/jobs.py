@@ -41,6 +41,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 async def create_job(
     body: JobCreate, response: Response, submitter: SubmitterDep, tenant: TenantDep
 ) -> JobAccepted:
+    """Admit a job: 202 with its id and a Location header, or 4xx naming the field."""
     job_id = await submitter.submit(body, tenant=tenant)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
     return JobAccepted(id=job_id, status=JobStatus.queued)
@@ -60,6 +61,7 @@ def rescore_job(
     settings: SettingsDep,
     tenant: TenantDep,
 ) -> JobAccepted:
+    """Admit a job scoring a succeeded job's draws with another scorer: 202 and its id."""
     new_id = submit_rescore(job_id, body, store=store, rq=rq, settings=settings, tenant=tenant)
     response.headers["Location"] = f"/v1/jobs/{new_id}"
     return JobAccepted(id=new_id, status=JobStatus.queued)
@@ -79,11 +81,13 @@ def get_jobs(
         str | None, Query(min_length=1, max_length=256, description="Only jobs of this model.")
     ] = None,
 ) -> JobList:
+    """The caller's jobs, newest first; pass ``next_after`` as ``after`` for the next page."""
     return list_jobs(store, tenant, limit=limit, after=after, status=status, model=model)
 
 
 @router.get("/{job_id}", summary="Status and progress of a job")
 async def get_job(job_id: str, store: AsyncStoreDep, tenant: TenantDep) -> JobView:
+    """A job's status, progress and error, if the caller owns it (404 otherwise)."""
     return await store.job_view(job_id, tenant=tenant)
 
 
@@ -93,6 +97,7 @@ async def get_job(job_id: str, store: AsyncStoreDep, tenant: TenantDep) -> JobVi
     response_model_by_alias=True,
 )
 def get_results(job_id: str, store: StoreDep, tenant: TenantDep) -> JobResults:
+    """Per-prompt bounds and the summary; 409 while the job has no results yet."""
     return readable_results(store, store.get_job(job_id, tenant=tenant))
 
 
@@ -103,6 +108,7 @@ def get_results(job_id: str, store: StoreDep, tenant: TenantDep) -> JobResults:
     responses=ERROR_RESPONSES_JSON,
 )
 def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
+    """The results as one self-contained HTML page with tables and plots."""
     job = store.get_job(job_id, tenant=tenant)
     results = readable_results(store, job)
     index = {p.id: i for i, p in enumerate(job.spec.prompts)}
@@ -122,6 +128,7 @@ def get_samples(
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="First sample index.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Most samples returned.")] = 100,
 ) -> SamplesPage:
+    """A page of one prompt's stored draws and their scores; draws not made yet are left out."""
     job = store.get_job(job_id, tenant=tenant)
     ids = [p.id for p in job.spec.prompts]
     if prompt_id not in ids:
@@ -156,6 +163,7 @@ def cancel_job(
         bool, Query(description="Delete the job's record, draws and results as well.")
     ] = False,
 ) -> Any:
+    """Cancel the job (its stored draws are kept), or with ``purge`` delete all its data."""
     job = store.get_job(job_id, tenant=tenant)
     if purge:
         cancellation.purge_job(store, rq, job)

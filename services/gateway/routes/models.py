@@ -18,4 +18,5 @@ router = APIRouter(
 
 @router.get("/models", summary="Models that live sampler workers serve")
 def list_models(store: StoreDep, settings: SettingsDep) -> ModelList:
+    """The models live samplers serve, with worker counts and engine descriptions."""
     return ModelList(models=store.live_models(ttl_s=settings.worker_ttl_s))
