@@ -42,6 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``probeval`` command; its exit code (2 with one stderr line on bad usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _Parser(prog="probeval", description="Distribution-level evaluation of LLMs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -16,6 +16,7 @@ class GatewayUnreachable(Exception):
 
 
 def post(url: str, path: str, body: dict[str, Any], *, api_key: str | None, prog: str) -> Any:
+    """POST ``body`` to the gateway: its JSON, UsageError on a 4xx, GatewayUnreachable else."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         resp = httpx.post(url.rstrip("/") + path, json=body, headers=headers, timeout=300)
@@ -34,6 +35,7 @@ def post(url: str, path: str, body: dict[str, Any], *, api_key: str | None, prog
 
 
 def add_gateway_flags(parser: Any) -> None:
+    """The ``--url`` and ``--api-key`` flags of commands that call the gateway."""
     parser.add_argument(
         "--url",
         default="http://127.0.0.1:8000",

@@ -27,12 +27,14 @@ from shared.store import Store, connect
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another process may take it before it is bound)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def redis_reachable(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether a Redis at ``url`` answers a ping within ``timeout_s``."""
     try:
         return bool(
             redis.Redis.from_url(
@@ -50,6 +52,7 @@ def wait_until(
     what: str,
     proc: subprocess.Popen[bytes] | None = None,
 ) -> None:
+    """Poll ``check`` until true; raise if ``proc`` exits or ``timeout_s`` passes first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
@@ -61,6 +64,7 @@ def wait_until(
 
 
 def http_ok(url: str) -> bool:
+    """Whether a GET of ``url`` answers 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
@@ -158,6 +162,7 @@ def probeval_argv(*args: str) -> list[str]:
 
 
 def start_gateway(group: ProcessGroup, host: str, port: int, env: dict[str, str]) -> str:
+    """Start a gateway process and wait for its /healthz; its base URL."""
     proc = group.start(
         "gateway", probeval_argv("gateway", "--host", host, "--port", str(port)), env
     )
@@ -174,6 +179,7 @@ def start_sampler(
     name: str | None = None,
     proc_name: str = "sampler",
 ) -> subprocess.Popen[bytes]:
+    """Start a vLLM sampler process serving ``model_path`` (it registers once loaded)."""
     argv = probeval_argv("worker", "sampler", "--model", model_path)
     if name:
         argv += ["--name", name]
@@ -183,14 +189,17 @@ def start_sampler(
 def start_scorer(
     group: ProcessGroup, env: dict[str, str], *, proc_name: str = "scorer"
 ) -> subprocess.Popen[bytes]:
+    """Start a scorer worker process."""
     return group.start(proc_name, probeval_argv("worker", "scorer"), env)
 
 
 def say(message: str, *, prefix: str = "probeval") -> None:
+    """A progress line on stdout, tagged with the command's name."""
     print(f"[{prefix}] {message}", flush=True)
 
 
 def describe_exit(code: int | None) -> str:
+    """A process's exit status in words: its code, or the signal that killed it."""
     if code is not None and code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"

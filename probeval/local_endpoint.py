@@ -102,6 +102,7 @@ def start_endpoint_sampler(
     concurrency: int | None = None,
     proc_name: str = "endpoint-sampler",
 ) -> subprocess.Popen[bytes]:
+    """Start a sampler process that calls an OpenAI-compatible server for its draws."""
     argv = probeval_argv(
         "worker", "sampler", "--endpoint", endpoint, "--served-model", served_model
     )

@@ -33,6 +33,7 @@ PROG = "probeval bounds"
 
 
 def add_parser(subparsers: Any, name: str, help_text: str) -> None:
+    """The ``bounds`` flags, derived from ``BoundsOptions``, plus the sequential ones."""
     p = subparsers.add_parser(
         name,
         help=help_text,
@@ -145,6 +146,7 @@ def _longest(scores: Any) -> int:
 
 
 def run_sequential(args: argparse.Namespace) -> int:
+    """``bounds --sequential``: stop each row by the rule, print the stopped bounds."""
     from pydantic import ValidationError
 
     from shared.errors import InvalidInput
@@ -194,6 +196,7 @@ def run_sequential(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``probeval bounds``: bounds on the score rows of a file, as /v1/bounds computes them."""
     if args.sequential:
         return run_sequential(args)
     given = [_FLAGS[f] for f in _SEQUENTIAL_ONLY if getattr(args, f) is not None] + (

@@ -27,6 +27,7 @@ PROG = "probeval compare"
 
 
 def add_parser(subparsers: Any, name: str, help_text: str) -> None:
+    """The ``compare`` flags, derived from ``CompareOptions``, and the two sides."""
     p = subparsers.add_parser(
         name,
         help=help_text,
@@ -107,6 +108,7 @@ def table(resp: CompareResponse) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``probeval compare``: through the gateway for job ids, offline for score files."""
     options = model_from_flags(CompareOptions, args, PROG)
     try:
         if args.scores:

@@ -26,6 +26,7 @@ DEFAULT_MODEL = shipped_model()
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """The ``demo`` flags: the case, the model folders and the job's size."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument(
         "case",
@@ -61,6 +62,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def load_questions(model_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """A model folder's questions.json as job prompts, split into forget and retain."""
     path = model_dir / "questions.json"
     try:
         items = json.loads(path.read_text())
@@ -106,6 +108,7 @@ def print_table(
     results: dict[str, Any],
     alpha: float,
 ) -> None:
+    """One set's per-question table: greedy score, mean and the upper bounds."""
     print(f"\n{name} set ({len(results['prompts'])} questions, alpha = {alpha:g}):")
     w = max([len("question")] + [len(p["id"]) for p in results["prompts"]])
     header = f"  {'question':<{w}} {'greedy':>6} {'mean':>6} {'contain':>9} {'M_bin up':>8} {'M_mu up':>8} {'M_ED up':>8}  verdict"
@@ -128,6 +131,7 @@ ADAPTIVE_ROUND = 32
 
 
 def adaptive_body(model: str, prompts: list[dict[str, Any]], args: argparse.Namespace) -> Any:
+    """The demo's adaptive job on the same prompts: stop each once p_full is decided."""
     return {
         "model": model,
         "prompts": prompts,
@@ -179,6 +183,7 @@ def saving_line(
 
 
 def run(args: argparse.Namespace) -> int:
+    """``probeval demo``: start a local stack, run the case's jobs, print what they show."""
     if not (0 < args.alpha <= 0.5):
         raise UsageError(f"probeval demo: --alpha must be in (0, 0.5], got {args.alpha}")
     if args.n < 1:

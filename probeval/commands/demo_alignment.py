@@ -76,6 +76,7 @@ def print_table(results: dict[str, Any], alpha: float) -> tuple[int, int]:
 
 
 def run_alignment(args: argparse.Namespace) -> int:
+    """``probeval demo alignment``: greedy refusals against sampled, judged completions."""
     chat_dir: Path = args.model or DEFAULT_CHAT_MODEL
     judge_dir: Path = args.judge or DEFAULT_JUDGE_MODEL
     for flag, folder in (("--model", chat_dir), ("--judge", judge_dir)):

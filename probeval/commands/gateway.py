@@ -12,6 +12,7 @@ from shared.errors import InvalidInput
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """The ``gateway`` flags: where to listen."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--host", help="bind address (default PROBEVAL_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default PROBEVAL_PORT or 8000)")
@@ -19,6 +20,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve the gateway with uvicorn; refuses a non-loopback address without API keys."""
     import uvicorn
 
     from services.gateway.auth import KeyRing, is_loopback

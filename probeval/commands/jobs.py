@@ -43,6 +43,7 @@ def _wait_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> None:
+    """The flags of one job command (submit, jobs, status, results, export, ...)."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     _common(p)
     if name == "submit":
@@ -113,6 +114,7 @@ def _print_results(client: Client, job_id: str, fmt: str) -> None:
 
 
 def print_results_table(results: JobResults) -> None:
+    """A job's results as a terminal table, one row per prompt."""
     print(
         f"job {results.id} ({results.status.value}), alpha = {results.alpha:g}"
         + (f", draws of job {results.source_job}" if results.source_job else "")
@@ -230,6 +232,7 @@ RUNNERS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run a job command against the gateway; 2 on a 4xx, 1 when it is unreachable."""
     try:
         with Client(args.url) as client:
             return RUNNERS[args.command](client, args)

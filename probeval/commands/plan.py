@@ -25,6 +25,7 @@ PROG = "probeval plan"
 
 
 def add_parser(subparsers: Any, name: str, help_text: str) -> None:
+    """The ``plan`` flags, derived from ``PlanRequest``."""
     p = subparsers.add_parser(
         name,
         help=help_text,
@@ -36,6 +37,7 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``probeval plan``: offline without ``--model``, else through the gateway."""
     req = model_from_flags(PlanRequest, args, PROG)
     try:
         if req.model is None:

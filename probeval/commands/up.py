@@ -20,6 +20,7 @@ DEFAULT_STATE_DIR = Path("var")
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """The ``up`` flags: the model folder, its name and where the gateway listens."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--model", required=True, help="model folder the sampler serves")
     p.add_argument("--name", help="model name for jobs (default: the folder's name)")
@@ -35,6 +36,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``probeval up``: Redis, gateway, sampler and scorer on this machine until Ctrl-C."""
     if not os.path.isdir(args.model):
         raise UsageError(f"probeval up: --model {args.model!r} is not a folder")
     model = args.name or os.path.basename(os.path.normpath(args.model))

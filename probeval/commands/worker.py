@@ -28,6 +28,7 @@ def _concurrency(text: str) -> int:
 
 
 def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """The ``worker`` flags of each kind: a vLLM or endpoint sampler, or a scorer."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     s = kinds.add_parser(
@@ -70,6 +71,7 @@ def add_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one worker process until it is stopped (or its queues are empty, ``--burst``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
     if args.kind == "scorer":
