@@ -17,11 +17,13 @@ from services.gateway.routes import (
     events,
     exports,
     health,
+    job_data,
     jobs,
     metrics,
     models,
 )
 from services.gateway.submission import Submitter
+from services.gateway.ui import install_ui
 from shared.async_store import AsyncStore, connect_async
 from shared.config import Settings, get_settings
 from shared.queues import rq_connection
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so the latency histogram sees every request, rejected ones included.
     metrics.install_request_metrics(app)
-    for module in (health, models, jobs, events, exports, bounds, decisions, metrics):
+    for module in (health, models, jobs, job_data, events, exports, bounds, decisions, metrics):
         app.include_router(module.router)
+    install_ui(app)
     return app

@@ -41,6 +41,10 @@ AutoConfig.from_pretrained(model)
 assert AutoTokenizer.from_pretrained(model)("hello")["input_ids"]
 from shared.report import _environment
 assert _environment().get_template("report.html.j2").filename.startswith(sys.prefix)
+from services.gateway.ui import routes as ui
+assert ui._environment().get_template("job.html.j2").filename.startswith(sys.prefix)
+for name in ("api.js", "plots.js", "jobs.js", "job.js", "prompt.js", "ui.css"):
+    assert (ui.STATIC_DIR / name).stat().st_size > 0 and str(ui.STATIC_DIR).startswith(sys.prefix)
 print(json.dumps({k: len(v) for k, v in splits.items()}))
 """
 

@@ -67,6 +67,8 @@ def test_other_tenant_gets_404_on_every_job_endpoint(authed: TestClient, store: 
         ("get", f"/v1/jobs/{job_id}/results"),
         ("get", f"/v1/jobs/{job_id}/report"),
         ("get", f"/v1/jobs/{job_id}/samples?prompt_id=q"),
+        ("get", f"/v1/jobs/{job_id}/spec"),
+        ("get", f"/v1/jobs/{job_id}/scores?prompt_id=q"),
         ("delete", f"/v1/jobs/{job_id}"),
         ("delete", f"/v1/jobs/{job_id}?purge=true"),
     ]
