@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 @router.get("/{job_id}/spec", summary="The job as submitted: model, prompts, sampling, scorer")
 def get_spec(job_id: str, store: StoreDep, tenant: TenantDep) -> JobCreate:
+    """The validated JobCreate the job was admitted with (defaults filled in)."""
     return store.get_job(job_id, tenant=tenant).spec
 
 
@@ -33,6 +34,7 @@ def get_scores(
     tenant: TenantDep,
     prompt_id: Annotated[str, Query(min_length=1, max_length=256, description="The prompt's id.")],
 ) -> PromptScores:
+    """The prompt's scores with the half-width of the band its empirical CDF is drawn with."""
     job = store.get_job(job_id, tenant=tenant)
     ids = [p.id for p in job.spec.prompts]
     if prompt_id not in ids:

@@ -51,16 +51,19 @@ def _page(template: str, **context: object) -> HTMLResponse:
 
 @router.get("")
 def ui_root() -> RedirectResponse:
+    """/ui is the jobs page."""
     return RedirectResponse("/ui/jobs", status_code=307)
 
 
 @router.get("/jobs")
 def jobs_page() -> HTMLResponse:
+    """The jobs page's shell; jobs.js lists the key's jobs."""
     return _page("jobs.html.j2", page="jobs", statuses=[s.value for s in JobStatus])
 
 
 @router.get("/jobs/{job_id}")
 def job_page(job_id: str) -> HTMLResponse:
+    """The job page's shell; job.js reads the job, its spec and its results."""
     return _page("job.html.j2", page="job", job_id=job_id)
 
 
@@ -68,6 +71,7 @@ def job_page(job_id: str) -> HTMLResponse:
 def prompt_page(
     job_id: str, prompt_id: Annotated[str, Query(alias="id", min_length=1, max_length=256)]
 ) -> HTMLResponse:
+    """The prompt page's shell; prompt.js reads the prompt's draws, bounds and spec."""
     # Prompt ids are free text (slashes included), hence a query parameter, not a path segment.
     return _page("prompt.html.j2", page="prompt", job_id=job_id, prompt_id=prompt_id)
 
