@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 import string
-from functools import lru_cache
 
 import regex
 from pydantic import BaseModel
-from rouge_score import rouge_scorer
 
 from shared.scorers import ScoreFn, scorer_definition
 from shared.scorers.builtin import RegexOptions
 from shared.scorers.registry import load_factory
+from workers.scorer.rouge import rouge_l
 
 # A user-supplied pattern must not hang a scorer (catastrophic backtracking): the `regex`
 # module supports a per-search timeout, `re` does not.
@@ -23,26 +22,23 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
 
-@lru_cache(maxsize=1)
-def _rouge() -> rouge_scorer.RougeScorer:
-    # Google's reference implementation of ROUGE-1.5.5; stemming off, as in the paper's setup.
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-
-
 def normalize_answer(text: str) -> str:
     """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
     text = text.lower().translate(_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+# ROUGE-L as Google's rouge_score (the reference implementation of ROUGE-1.5.5) computes it with
+# stemming off, as in the paper's setup; workers/scorer/rouge.py gives the same floats about seven
+# times faster per draw (docs/BENCHMARKS.md, pipeline ceiling).
 def rouge_l_recall(text: str, reference: str | None) -> float:
     """ROUGE-L recall: the longest common subsequence's share of the reference's tokens."""
-    return float(_rouge().score(reference or "", text)["rougeL"].recall)
+    return rouge_l(text, reference or "")[1]
 
 
 def rouge_l_f(text: str, reference: str | None) -> float:
     """ROUGE-L F-measure of the draw against the reference."""
-    return float(_rouge().score(reference or "", text)["rougeL"].fmeasure)
+    return rouge_l(text, reference or "")[2]
 
 
 def exact_match(text: str, reference: str | None) -> float:
