@@ -89,6 +89,37 @@ def test_save_new_fields_first_write_wins_and_counts_each_index_once(
     assert int(redis_client.hget(keys.job("j1"), "samples_done")) == 2
 
 
+def test_save_new_fields_many_prompts_in_one_round_trip_keep_first_write_wins(
+    store: Store, redis_client: redis.Redis
+) -> None:
+    new_job(store)
+    store.save_texts("j1", 1, {0: "kept"})
+    calls: list[str] = []
+
+    def counter(pipe: redis.client.Pipeline) -> None:
+        calls.append("queued")
+        pipe.hincrby("probeval-test:counter", "draws", 5)
+
+    new = store.save_texts_many(
+        "j1", {0: {0: "a", 1: "b"}, 1: {0: "CHANGED", 1: "c"}, 2: {}}, also=counter
+    )
+    assert new == 3 and calls == ["queued"]
+    assert store.texts_many("j1", {0: [0, 1, 2], 1: [0, 1], 2: []}) == {
+        0: ["a", "b", None],
+        1: ["kept", "c"],
+        2: [],
+    }
+    assert int(redis_client.hget(keys.job("j1"), "samples_generated")) == 4
+    assert int(redis_client.hget("probeval-test:counter", "draws")) == 5
+    # A retried chunk writes nothing new and counts nothing twice.
+    assert store.save_texts_many("j1", {0: {0: "x", 1: "y"}, 1: {1: "z"}}) == 0
+    assert int(redis_client.hget(keys.job("j1"), "samples_generated")) == 4
+    assert store.save_scores_many("j1", {0: {0: 0.25}, 1: {0: 1.0, 1: 0.0}}) == 3
+    assert store.save_scores_many("j1", {0: {0: 0.75}}) == 0
+    assert store.all_scores("j1", 0) == {0: 0.25}
+    assert int(redis_client.hget(keys.job("j1"), "samples_done")) == 3
+
+
 def test_save_new_fields_sets_the_retention_ttl(store: Store, redis_client: redis.Redis) -> None:
     new_job(store)
     store.save_texts("j1", 0, {0: "a"})

@@ -85,7 +85,10 @@ def build_requests(
 
 
 def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    """RQ task: generate one chunk's draws, store them and queue them for scoring or judging."""
+    """Generate one chunk, store its draws, hand it to scoring. The result (kept by RQ) carries
+    the seconds of each stage (``stages_s``: read, engine, store, handoff), which
+    bench/sampling_overhead.py and bench/pipeline_ceiling.py read back."""
+    t0 = time.perf_counter()
     task = ChunkTask.model_validate(payload)
     if rt.engine is None:
         raise RuntimeError("sample_chunk runs only in a sampler worker (no engine loaded)")
@@ -98,6 +101,7 @@ def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": f"job {job.status.value}"}
     rt.store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])
 
+    t_read = time.perf_counter()
     started = time.monotonic()
     try:
         rendered = render_prompts(rt.engine, job.spec, task)
@@ -121,27 +125,41 @@ def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         )
         return {"failed": exc.message}
 
-    record_generated(
-        rt.store.r,
-        job.spec.model,
-        draws=sum(len(outs) for outs in completions),
-        tokens=sum(c.tokens for outs in completions for c in outs),
-        seconds=time.monotonic() - started,
-    )
+    engine_s = time.monotonic() - started
+    t_engine = time.perf_counter()
+    draws = sum(len(outs) for outs in completions)
+    tokens = sum(c.tokens for outs in completions for c in outs)
+
+    def counters(pipe: Any) -> None:
+        record_generated(pipe, job.spec.model, draws=draws, tokens=tokens, seconds=engine_s)
+
     generated = 0
-    for sl, outs in zip(task.slices, completions, strict=True):
-        if task.greedy:
+    if task.greedy:
+        for sl, outs in zip(task.slices, completions, strict=True):
             rt.store.save_greedy_text(task.job_id, sl.prompt_index, outs[0].text)
-        else:
+        counters(rt.store.r)
+    else:
+        # Every draw of the chunk and the counters in one round trip (docs/BENCHMARKS.md).
+        texts: dict[int, dict[int, str]] = {}
+        for sl, outs in zip(task.slices, completions, strict=True):
             if len(outs) != sl.count:
                 raise RuntimeError(f"engine returned {len(outs)} draws, expected {sl.count}")
-            generated += rt.store.save_texts(
-                task.job_id, sl.prompt_index, {sl.start + i: c.text for i, c in enumerate(outs)}
-            )
+            prompt_texts = texts.setdefault(sl.prompt_index, {})
+            for i, c in enumerate(outs, start=sl.start):
+                prompt_texts[i] = c.text
+        generated = rt.store.save_texts_many(task.job_id, texts, also=counters)
+    t_store = time.perf_counter()
     scorer = job.spec.scorer
     if isinstance(scorer, JudgeOptions):
         # The judge model's samplers score the draws, then the scorer finalises as usual.
         enqueue_judging(rt.rq, scorer.judge_model, task, rt.settings)
     else:
         enqueue_scoring(rt.rq, task, rt.settings)
-    return {"chunk": task.chunk_id, "new_draws": generated}
+    t_end = time.perf_counter()
+    stages = {
+        "read": t_read - t0,
+        "engine": t_engine - t_read,
+        "store": t_store - t_engine,
+        "handoff": t_end - t_store,
+    }
+    return {"chunk": task.chunk_id, "new_draws": generated, "stages_s": stages}

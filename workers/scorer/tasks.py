@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shared.adaptive import advance_round
@@ -18,7 +19,10 @@ from workers.scorer.scoring import make_scorer
 
 
 def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    """RQ task: score one chunk's draws, store them, finalise the job after its last."""
+    """Score one chunk; the result (kept by RQ) carries the seconds of each stage
+    (``stages_s``: read, score, write, finalize), read back by bench/pipeline_ceiling.py."""
+    t0 = time.perf_counter()
+    stages = {"read": 0.0, "score": 0.0, "write": 0.0, "finalize": 0.0}
     task = ChunkTask.model_validate(payload)
     store = rt.store
     try:
@@ -35,43 +39,71 @@ def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         check_judged(store, task)
         scored = 0
     else:
-        scored = score_draws(store, job, task)
+        scored = score_draws(store, job, task, stages)
     if job.spec.stopping is not None and not task.greedy:
         for prompt_index, (start, end) in round_spans(task).items():
             advance_round(store, rt.rq, rt.settings, job, prompt_index, start, end)
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
+    t_final = time.perf_counter()
     if job.spec.stopping is not None:
         if adaptive_finished(store, job.id):
             finalize(rt, job)
     elif done >= job.chunks_total:
         finalize(rt, job)
-    return {"chunk": task.chunk_id, "new_scores": scored}
+    stages["finalize"] = time.perf_counter() - t_final
+    # What the scoring loop did not account for: the job read, status, rounds, the scored mark.
+    stages["read"] += t_final - t0 - stages["read"] - stages["score"] - stages["write"]
+    return {"chunk": task.chunk_id, "new_scores": scored, "stages_s": stages}
 
 
-def score_draws(store: Store, job: JobRecord, task: ChunkTask) -> int:
-    """Score the chunk's draws with the job's scorer; returns how many scores were new."""
+def score_draws(
+    store: Store, job: JobRecord, task: ChunkTask, stages: dict[str, float] | None = None
+) -> int:
+    """Score the chunk's draws with the job's scorer; returns how many scores were new.
+    ``stages`` (if given) accumulates the seconds spent reading, scoring and writing."""
+    stages = {} if stages is None else stages
     scorer = make_scorer(job.spec.scorer)
-    scored = 0
-    for sl in task.slices:
+    t0 = time.perf_counter()
+    sampled = [sl for sl in task.slices if not task.greedy]
+    for sl in task.slices if task.greedy else []:
         reference = job.spec.prompts[sl.prompt_index].reference
-        if task.greedy:
-            text = store.greedy_text(task.job_id, sl.prompt_index)
-            if text is None:
-                raise RuntimeError(f"greedy text of prompt {sl.prompt_index} is missing")
-            store.save_greedy(
-                task.job_id, sl.prompt_index, GreedyResult(text=text, score=scorer(text, reference))
-            )
-            continue
-        indices = list(range(sl.start, sl.start + sl.count))
-        texts = store.texts(task.job_id, sl.prompt_index, indices)
-        missing = [i for i, t in zip(indices, texts, strict=True) if t is None]
+        text = store.greedy_text(task.job_id, sl.prompt_index)
+        if text is None:
+            raise RuntimeError(f"greedy text of prompt {sl.prompt_index} is missing")
+        store.save_greedy(
+            task.job_id, sl.prompt_index, GreedyResult(text=text, score=scorer(text, reference))
+        )
+    # A chunk's draws in one read and its scores in one write, whatever its number of slices.
+    wanted: dict[int, list[int]] = {}
+    for sl in sampled:
+        wanted.setdefault(sl.prompt_index, []).extend(range(sl.start, sl.start + sl.count))
+    stored = store.texts_many(task.job_id, wanted)
+    t1 = time.perf_counter()
+    scores: dict[int, dict[int, float]] = {}
+    for prompt_index, indices in wanted.items():
+        texts = stored[prompt_index]
+        missing = sum(t is None for t in texts)
         if missing:
-            raise RuntimeError(f"{len(missing)} draws of prompt {sl.prompt_index} are missing")
-        scores = {
+            raise RuntimeError(f"{missing} draws of prompt {prompt_index} are missing")
+        reference = job.spec.prompts[prompt_index].reference
+        scores[prompt_index] = {
             i: scorer(t, reference) for i, t in zip(indices, texts, strict=True) if t is not None
         }
-        scored += store.save_scores(task.job_id, sl.prompt_index, scores)
-        record_scored(store.r, job.spec.model, draws=len(scores))
+    t2 = time.perf_counter()
+    count = sum(len(v) for v in scores.values())
+    scored = (
+        store.save_scores_many(
+            task.job_id,
+            scores,
+            also=lambda pipe: record_scored(pipe, job.spec.model, draws=count),
+        )
+        if scores
+        else 0
+    )
+    t3 = time.perf_counter()
+    stages["read"] = stages.get("read", 0.0) + t1 - t0
+    stages["score"] = stages.get("score", 0.0) + t2 - t1
+    stages["write"] = stages.get("write", 0.0) + t3 - t2
     return scored
 
 
