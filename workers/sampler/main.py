@@ -133,7 +133,7 @@ def run_sampler(
     except SelfTestFailed as exc:
         log.error("%s", exc)
         return EXIT_SELF_TEST_FAILED
-    _serve_model(settings, model, engine, None, burst=burst, halt=halt)
+    serve_engine(settings, model, engine, None, burst=burst, halt=halt)
     if halt.reason is not None:
         log.error("sampler exits: %s", halt.reason)
         return EXIT_ENGINE_DIED
@@ -157,7 +157,7 @@ def run_endpoint_sampler(
     if reason is not None:
         raise SamplerExit(f"{reason}; start the endpoint first or fix --endpoint/--served-model")
     try:
-        _serve_model(
+        serve_engine(
             settings,
             name or config.served_model,
             engine,
@@ -168,7 +168,7 @@ def run_endpoint_sampler(
         engine.close()
 
 
-def _serve_model(
+def serve_engine(
     settings: Settings,
     model: str,
     engine: GenerationEngine,
@@ -177,7 +177,9 @@ def _serve_model(
     burst: bool,
     halt: Halt | None = None,
 ) -> None:
-    """Register and serve until ``serve`` returns. An engine that dies (``MonitoredEngine``)
+    """Register ``engine`` as ``model`` and serve its queue until ``serve`` returns: what every
+    sampler process runs once its engine is built (a benchmark passes its own engine here:
+    bench/canned_engine.py). An engine that dies (``MonitoredEngine``)
     unregisters the worker at once and halts it; otherwise a worker that stopped itself
     (``ChunkWorker.fatal``) raises ``SamplerExit``."""
     # Built once, here: every chunk this process runs gets this runtime (workers/runtime.py).
