@@ -1,7 +1,7 @@
 """Draws per second through the whole service vs a direct ``LLM.generate`` on the same model.
 
     .venv/bin/python bench/sampling_overhead.py [--model DIR] [--prompts 8] [-n 512]
-        [--max-tokens 32] [--repeats 3]
+        [--max-tokens 32] [--repeats 5] [--dtype auto|float32|bfloat16]
 
 Both sides get the same prompts and sampling parameters (temperature 1, top_p 1, no seed) and
 run one after the other on this machine:
@@ -14,7 +14,10 @@ run one after the other on this machine:
   draw, scoring every draw and the bounds.
 Both engines stay loaded and the timed runs alternate (service, then direct), so each pair sees
 the same machine load; this machine is shared and noisy. Draws per second are draws / wall time.
-The per-stage times of the service come from RQ's own job records.
+The per-stage times of the service come from RQ's own job records and from the sampling
+task's result (``stages_s``: reading the job, the engine call, storing the draws, the scoring
+hand-off), so a slow service run says whether the engine call itself or the work around it was
+slow. ``--dtype`` is given to both sides (``PROBEVAL_ENGINE_DTYPE`` for the service).
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ PROMPT = (
 )
 
 
-def direct_child(model: str, prompts: int, n: int, max_tokens: int) -> None:
+def direct_child(model: str, prompts: int, n: int, max_tokens: int, dtype: str) -> None:
     """Runs in a child process (it imports vllm): one timed ``LLM.generate`` per stdin line."""
     from vllm import LLM, SamplingParams
     from vllm.platforms import current_platform
 
     from bench.sampling_direct import default_llm_options
 
-    llm = LLM(model=model, seed=0, **default_llm_options(current_platform.is_cpu()))
+    llm = LLM(model=model, seed=0, dtype=dtype, **default_llm_options(current_platform.is_cpu()))
     texts = [PROMPT.format(i=i) for i in range(prompts)]
     params = SamplingParams(n=n, temperature=1.0, top_p=1.0, max_tokens=max_tokens)
     llm.generate(texts, SamplingParams(n=8, max_tokens=4), use_tqdm=False)  # warm-up
@@ -64,7 +67,7 @@ def direct_child(model: str, prompts: int, n: int, max_tokens: int) -> None:
 class Direct:
     """The direct engine, loaded once in its own process and timed on request."""
 
-    def __init__(self, model: str, prompts: int, n: int, max_tokens: int) -> None:
+    def __init__(self, model: str, prompts: int, n: int, max_tokens: int, dtype: str) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -79,6 +82,8 @@ class Direct:
                 str(n),
                 "--max-tokens",
                 str(max_tokens),
+                "--dtype",
+                dtype,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -110,7 +115,7 @@ class Direct:
 
 
 def run_pairs(
-    model: str, prompts: int, n: int, max_tokens: int, repeats: int
+    model: str, prompts: int, n: int, max_tokens: int, repeats: int, dtype: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Alternate direct and service runs so both see the same machine load."""
     import httpx
@@ -134,10 +139,11 @@ def run_pairs(
     service_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp)) as stack:
         url = stack.redis()
+        stack.env["PROBEVAL_ENGINE_DTYPE"] = dtype
         base = stack.services(model, "bench", "127.0.0.1", free_port())
         stack.wait_for_model(url, "bench")
         rq = rq_connection(url)
-        engine = Direct(model, prompts, n, max_tokens)
+        engine = Direct(model, prompts, n, max_tokens, dtype)
         try:
             with httpx.Client(base_url=base, timeout=60) as c:
                 for i in range(repeats + 1):  # round 0 warms up the service
@@ -156,17 +162,24 @@ def run_pairs(
                     if i == 0:
                         continue
                     stages = {"sample": 0.0, "score": 0.0}
+                    inside: dict[str, float] = {}
                     ids = chunk_job_ids(job_id, list(range(64)))
                     for job in Job.fetch_many(ids, connection=rq, serializer=JSONSerializer):
                         if job is not None and job.started_at and job.ended_at:
                             stage = job.id.rsplit("-", 1)[1]
                             stages[stage] += (job.ended_at - job.started_at).total_seconds()
+                            if stage == "sample":
+                                result = job.return_value() or {}
+                                for name, sec in (result.get("stages_s") or {}).items():
+                                    inside[name] = inside.get(name, 0.0) + float(sec)
                     service_runs.append(
                         {
                             "seconds": elapsed,
                             "draws": view["progress"]["samples_done"],
                             "sample_s": stages["sample"],
                             "score_s": stages["score"],
+                            "inside": inside,
+                            "load": os.getloadavg()[0],
                         }
                     )
                     direct_runs.append(engine.run())
@@ -182,10 +195,13 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=512)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--dtype", default="auto", choices=["auto", "float32", "bfloat16"], help="both sides"
+    )
     parser.add_argument("--child", choices=["direct"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "direct":
-        direct_child(args.model, args.prompts, args.n, args.max_tokens)
+        direct_child(args.model, args.prompts, args.n, args.max_tokens, args.dtype)
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,7 +211,7 @@ def main() -> int:
 
             model = str(build_tiny_model(Path(tmp) / "tiny-llama", seed=0))
         direct_runs, service_runs = run_pairs(
-            model, args.prompts, args.n, args.max_tokens, args.repeats
+            model, args.prompts, args.n, args.max_tokens, args.repeats, args.dtype
         )
 
     def rate(run: dict[str, Any]) -> float:
@@ -203,8 +219,19 @@ def main() -> int:
 
     d_rates = [rate(r) for r in direct_runs]
     s_rates = [rate(r) for r in service_runs]
+    import platform
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(
-        f"workload: {args.prompts} prompts x n={args.n} x max_tokens={args.max_tokens}, {args.repeats} repeats"
+        f"workload: {args.prompts} prompts x n={args.n} x max_tokens={args.max_tokens}, "
+        f"{args.repeats} repeats, dtype {args.dtype}, CPU {cpu} ({os.cpu_count()} cores)"
     )
     print(
         "direct  draws/s: "
@@ -224,10 +251,17 @@ def main() -> int:
         "paired ratios (service run / the direct run right after it): "
         + ", ".join(f"{p:.3f}" for p in pairs)
     )
-    for r in service_runs:
+    for r, d in zip(service_runs, direct_runs, strict=True):
+        inside = r["inside"]
         print(
             f"  service job: wall {r['seconds']:.2f} s = sampling chunks {r['sample_s']:.2f} s + "
-            f"scoring chunks {r['score_s']:.2f} s + {r['seconds'] - r['sample_s'] - r['score_s']:.2f} s other"
+            f"scoring chunks {r['score_s']:.2f} s + "
+            f"{r['seconds'] - r['sample_s'] - r['score_s']:.2f} s other (load {r['load']:.1f})"
+        )
+        print(
+            "    inside the sampling chunks: "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in inside.items())
+            + f"; the direct call right after: {d['seconds']:.2f} s"
         )
     return 0
 
