@@ -5,10 +5,9 @@ enqueued, and tasks are named by dotted path so the gateway never imports worker
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import redis
-from rq import Callback, Queue, Retry
+from rq import Queue, Retry
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.job import JobStatus as RqStatus
@@ -17,22 +16,24 @@ from rq.serializers import JSONSerializer
 
 from shared import keys
 from shared.config import Settings
+from shared.rq_records import (
+    CHUNK_RETRIES,
+    FAILURE_CALLBACK,
+    Command,
+    chunk_job,
+    chunk_records,
+)
 from shared.schemas import ChunkTask
+
+__all__ = ["CHUNK_RETRIES", "FAILURE_CALLBACK", "Command", "stage_chunks"]
 
 SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
 SCORE_TASK = "workers.scorer.tasks.score_chunk"
 JUDGE_TASK = "workers.sampler.judging.judge_chunk"
-FAILURE_CALLBACK = "workers.failures.chunk_failed"
 DELIVER_TASK = "workers.callbacks.deliver_callback"
 
-# A chunk that raises is retried this often before its job is failed: enough for a transient
-# error (a Redis blip), few enough that a chunk that can never succeed fails the job quickly.
-CHUNK_RETRIES = 2
 # Expiry of a cancelled chunk's RQ record enqueued without a failure_ttl (none are, today).
 RETENTION_FALLBACK_S = 7 * 24 * 3600
-
-# A staged Redis command: positional arguments and options, as redis-py pipelines hold them.
-Command = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 def rq_connection(url: str) -> redis.Redis:
@@ -84,17 +85,8 @@ def enqueue_callback(conn: redis.Redis, job_id: str, settings: Settings) -> None
 
 
 def _chunk_job(func: str, task: ChunkTask, settings: Settings, suffix: str) -> EnqueueData:
-    return Queue.prepare_data(
-        func,
-        args=(task.model_dump(mode="json"),),
-        timeout=settings.job_timeout_s,
-        result_ttl=600,
-        failure_ttl=settings.retention_s,
-        job_id=keys.rq_chunk_id(task.job_id, task.chunk_id, suffix),
-        # No retry interval: intervals need an RQ scheduler process, immediate requeue does not.
-        retry=Retry(max=CHUNK_RETRIES),
-        on_failure=Callback(FAILURE_CALLBACK),
-        description=f"{suffix} chunk {task.chunk_id} of job {task.job_id}",
+    return chunk_job(
+        func, task, suffix, timeout=settings.job_timeout_s, failure_ttl=settings.retention_s
     )
 
 
@@ -107,7 +99,8 @@ def stage_chunks(
 ) -> list[Command]:
     """The Redis commands that enqueue every chunk on ``queue`` (a ``sample_queue``, or
     ``score_queue`` for a rescore, whose draws exist already), as RQ writes them
-    (``Queue.enqueue_many`` into a pipeline that is never executed here), so that they run
+    (``Queue.enqueue_many`` into a pipeline that is never executed here; from the template of
+    ``shared.rq_records``, which is that, without an ``rq.Job`` per chunk), so that they run
     inside the step that admits the job (``shared.job_record.ADMIT_JOB``), on whichever client
     the caller holds. RQ does no I/O while staging, except reading the server's version once per
     connection (it caches it there). With ``judging``, ``queue`` is a judge model's sample queue
@@ -117,6 +110,9 @@ def stage_chunks(
     )
     if judging:
         func, suffix = JUDGE_TASK, "judge"
+    records = chunk_records(func, suffix, settings.job_timeout_s, settings.retention_s)
+    if records is not None:
+        return records.stage(queue.name, chunks)
     pipe = queue.connection.pipeline(transaction=True)
     queue.enqueue_many([_chunk_job(func, c, settings, suffix) for c in chunks], pipeline=pipe)
     return list(pipe.command_stack)

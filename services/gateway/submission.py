@@ -134,13 +134,11 @@ class Submitter:
         job_id = uuid.uuid4().hex
         chunks = self.plan(job_id, spec)
         queue = self._queues.get(spec.model)
-        if queue is None:
-            # Staging may read the server's version (sync I/O, once per connection): off the
-            # loop until a job for this model was accepted, which proves it was read.
+        if queue is None:  # not `or`: a Queue's truth is its length, read from Redis
             queue = sample_queue(self.rq, spec.model)
-            enqueue = await anyio.to_thread.run_sync(stage_chunks, queue, chunks, settings)
-        else:
-            enqueue = stage_chunks(queue, chunks, settings)
+        # From RQ's template (shared.rq_records): no I/O. Were RQ's record of another shape,
+        # RQ stages it itself and reads the server's version once per connection, blocking.
+        enqueue = stage_chunks(queue, chunks, settings)
         admission = await self.store.create_job(
             job_id,
             spec,
