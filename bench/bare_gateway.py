@@ -87,7 +87,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-url", required=True)
     args = parser.parse_args()
-    uvicorn.run(create_app(args.redis_url), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(args.redis_url),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,  # as probeval gateway
+    )
     return 0
 
 

@@ -48,5 +48,8 @@ def run(args: argparse.Namespace) -> int:
             f"[probeval gateway] WARNING: AUTH IS OFF (no API keys); listening on {host}:{port} only",
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    # No access log: at log level warning it is never printed, yet uvicorn would still format
+    # each request's client address and path for it (the request-latency histogram, /metrics,
+    # counts requests instead).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
     return 0

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import redis
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from services.gateway.auth import ANONYMOUS, KeyRing
 from services.gateway.events import JobWatcher
@@ -15,9 +15,6 @@ from shared.async_store import AsyncStore
 from shared.config import Settings
 from shared.errors import Unauthorized
 from shared.store import Store
-
-_bearer = HTTPBearer(auto_error=False, description="API key of your tenant.")
-
 
 # Async although they do no I/O: FastAPI runs a sync dependency on the thread pool, a hop per
 # request that costs more than the function.
@@ -59,22 +56,32 @@ async def get_watcher(request: Request) -> JobWatcher:
     return watcher
 
 
-async def get_tenant(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The caller's tenant from `Authorization: Bearer KEY`; anonymous when auth is off."""
-    ring: KeyRing = request.app.state.keys
-    if not ring.enabled:
-        return ANONYMOUS
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized(
-            "missing API key: send `Authorization: Bearer KEY`", param="Authorization"
-        )
-    tenant = ring.tenant_for(credentials.credentials)
-    if tenant is None:
-        raise Unauthorized("invalid API key", param="Authorization")
-    return tenant
+class TenantKey(HTTPBearer):
+    """The caller's tenant from `Authorization: Bearer KEY`; anonymous when auth is off.
+
+    The security scheme resolves the key itself: one dependency per request where a scheme
+    and a resolver on top of it were two, and FastAPI's solving of each dependency cost more
+    than the lookup (~20% of a poll's CPU, measured in process)."""
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        ring: KeyRing = request.app.state.keys
+        if not ring.enabled:
+            return ANONYMOUS
+        credentials = await super().__call__(request)  # None unless `Bearer <key>`
+        if credentials is None:
+            raise Unauthorized(
+                "missing API key: send `Authorization: Bearer KEY`", param="Authorization"
+            )
+        tenant = ring.tenant_for(credentials.credentials)
+        if tenant is None:
+            raise Unauthorized("invalid API key", param="Authorization")
+        return tenant
+
+
+# Named as the plain HTTPBearer was, so the OpenAPI document keeps its security scheme's name.
+get_tenant = TenantKey(
+    auto_error=False, scheme_name="HTTPBearer", description="API key of your tenant."
+)
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]

@@ -156,6 +156,10 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, BodyTooLarge):
+        # FastAPI turns any error while it reads a body param into a 400 (raised from it):
+        # a chunked body that streamed past the limit is still a 413.
+        return await _on_body_too_large(request, exc.__cause__)
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
     message = str(exc.detail)

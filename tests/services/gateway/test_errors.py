@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -133,6 +135,21 @@ def test_duplicate_prompt_ids(client: TestClient, redis_client: redis.Redis) -> 
 def test_body_over_size_limit_is_413(client: TestClient, redis_client: redis.Redis) -> None:
     big = job(prompts=[{"id": "a", "prompt": "x" * 300_000, "reference": "r"}])
     assert_error(client.post("/v1/jobs", json=big), 413, code="body_too_large")
+    assert nothing_enqueued(redis_client)
+
+
+def test_chunked_body_over_size_limit_is_413(client: TestClient, redis_client: redis.Redis) -> None:
+    """No Content-Length (chunked transfer): the limit counts the body as it streams."""
+    raw = json.dumps(job(prompts=[{"id": "a", "prompt": "x" * 300_000, "reference": "r"}]))
+
+    def pieces() -> Iterator[bytes]:
+        data = raw.encode()
+        for start in range(0, len(data), 65_536):
+            yield data[start : start + 65_536]
+
+    resp = client.post("/v1/jobs", content=pieces(), headers={"content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in resp.request.headers}
+    assert_error(resp, 413, code="body_too_large")
     assert nothing_enqueued(redis_client)
 
 
