@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     endpoint_backoff_max_s: float = Field(
         30.0, gt=0, le=3_600, description="Longest back-off between two resends."
     )
+    endpoint_retry_after_max_s: float = Field(
+        120.0,
+        ge=0,
+        le=3_600,
+        description="Longest wait a 429/503 Retry-After header may ask for; a longer one is "
+        "cut to this.",
+    )
 
     def endpoint_api_key(self, variable: str | None = None) -> SecretStr | None:
         """The endpoint's API key from ``variable`` (default ``endpoint_api_key_env``)."""

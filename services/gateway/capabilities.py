@@ -68,8 +68,9 @@ def check_capabilities(spec: JobCreate, store: Store, settings: Settings) -> Non
         judge_caps = store.capabilities(scorer.judge_model)
         if judge_caps is None or not judge_caps.judging:
             raise InvalidInput(
-                f"scorer.judge_model: the samplers of {scorer.judge_model!r} cannot judge "
-                "(an endpoint sampler); serve the judge model with an in-process sampler",
+                f"scorer.judge_model: the samplers of {scorer.judge_model!r} cannot judge (an "
+                "endpoint that does not return label log-probabilities); serve the judge with "
+                "vLLM's OpenAI server or an in-process sampler",
                 param="scorer.judge_model",
             )
         tokenizer = judge_tokenizer(store, scorer.judge_model)

@@ -24,7 +24,12 @@ from shared.schemas import ModelCapabilities
 from shared.store import Store
 from workers import runtime
 from workers.availability import Availability
-from workers.sampler.generation import EngineRefused, GenerationEngine, MonitoredEngine
+from workers.sampler.generation import (
+    EngineRefused,
+    EngineUnavailable,
+    GenerationEngine,
+    MonitoredEngine,
+)
 from workers.sampler.health import DeathInterrupt, SelfTestFailed, load_checked_engine
 from workers.supervision import Halt, chunk_worker, serve
 
@@ -156,6 +161,13 @@ def run_endpoint_sampler(
         raise SamplerExit(str(exc)) from exc
     if reason is not None:
         raise SamplerExit(f"{reason}; start the endpoint first or fix --endpoint/--served-model")
+    try:
+        for absent in engine.probe():
+            log.warning("endpoint %s serves %s", engine.base, absent)
+    except EngineRefused as exc:
+        raise SamplerExit(str(exc)) from exc
+    except EngineUnavailable as exc:
+        raise SamplerExit(f"endpoint stopped answering at start: {exc}") from exc
     try:
         serve_engine(
             settings,

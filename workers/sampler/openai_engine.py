@@ -1,32 +1,54 @@
 """``OpenAIEngine``: a ``GenerationEngine`` that calls an OpenAI-compatible server (vLLM's
 ``vllm serve`` / ``vllm.entrypoints.openai.api_server``, or a router in front of many of them).
 
-One ``GenerationRequest`` (one prompt's slice of a chunk) is one ``POST /v1/completions`` with
-``n`` and the slice's seed: a router then keeps the slice on one replica, where the prompt is
+One ``GenerationRequest`` (one prompt's slice of a chunk) is one request with ``n`` and the
+slice's seed: ``POST /v1/completions`` for a raw prompt, ``POST /v1/chat/completions`` with the
+``messages`` for a chat prompt. A router then keeps the slice on one replica, where the prompt is
 prefilled once and its prefix cache serves all ``n`` draws. At most ``concurrency`` requests are
 in flight per worker (a thread pool on one ``httpx.Client`` with as many connections).
+
+Chat prompts. The server renders ``messages`` with the model's own chat template. The rendering
+that probeval stores (results, samples, the judge's ``{prompt}``) is the server's too:
+``POST /tokenize`` with the messages gives the token ids of the rendered prompt and
+``POST /detokenize`` their text; every chat response's ``prompt_token_ids`` must equal those ids,
+so the stored text is the prompt the draws were sampled from (a mismatch fails the request).
+Whether the model has a chat template is probed once at start (``probe``): a ``/tokenize`` of
+one message that the server answers means yes; a 4xx (vLLM's answer for a model without a
+template, or a router without ``/tokenize``) means no, and the gateway refuses ``messages``.
+
+Judging. ``label_logprobs`` asks ``/v1/completions`` for one greedy token per judge prompt with
+vLLM's ``logprob_token_ids`` = the labels' first tokens (from ``/tokenize``): the server returns
+their log-probabilities over the whole vocabulary (its default ``logprobs_mode``, raw
+log-probabilities, as in the in-process judge), so the score is exact, not a top-k
+approximation. Up to ``JUDGE_BATCH`` prompts share one request. ``probe`` registers judging when
+the server honours ``logprob_token_ids``.
 
 Failures, and what they become:
 
 * connection errors, timeouts, HTTP 429 and 5xx are retried with capped exponential back-off and
-  jitter (``tenacity``), resending the identical body: the same seed, so a server that honours
-  seeds regenerates the same draws. When the retries are spent and ``/v1/models`` no longer lists
-  the model, the chunk is deferred (``EngineUnavailable``: back on its queue, no attempt spent);
-  if the endpoint still lists it, the request itself keeps failing and the chunk's attempt counts.
+  jitter (``tenacity``), or after the server's ``Retry-After`` where it sends one (seconds or an
+  HTTP-date, at most ``retry_after_max_s``), resending the identical body: the same seed, so a
+  server that honours seeds regenerates the same draws. When the retries are spent and
+  ``/v1/models`` no longer lists the model, the chunk is deferred (``EngineUnavailable``: back on
+  its queue, no attempt spent); if the endpoint still lists it, the request itself keeps failing
+  and the chunk's attempt counts.
 * HTTP 401/403 raise ``EngineRefused``: the chunk goes back and the worker stops.
 * HTTP 404 (the endpoint stopped serving the model) is ``EngineUnavailable`` at once.
 * a context-length rejection becomes ``PromptTooLong`` naming the prompt, its length and the
   limit; any other 400/422 is ``InvalidInput`` with the server's message (the job fails).
 
-vLLM extras sent with every request: ``top_k`` (0 disables it, as in the job's sampling) and
-``return_token_ids`` (token counts per draw; without them ``usage.completion_tokens`` is split).
-This module never imports ``vllm``.
+vLLM extras sent with every sampling request: ``top_k`` (0 disables it, as in the job's
+sampling) and ``return_token_ids`` (token counts per draw; without them
+``usage.completion_tokens`` is split). This module never imports ``vllm``; the response and error
+formats are in ``workers/sampler/openai_wire.py``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +67,8 @@ from tenacity import (
 from shared.config import Settings
 from shared.errors import InvalidInput
 from shared.schemas import ChatMessage
+from shared.scorers.judge import label_first_tokens
+from workers.sampler import openai_wire as wire
 from workers.sampler.generation import (
     GREEDY_BELOW,
     Completion,
@@ -55,19 +79,24 @@ from workers.sampler.generation import (
     PromptTooLong,
 )
 
-__all__ = ["EndpointConfig", "OpenAIEngine"]
+__all__ = ["JUDGE_BATCH", "EndpointConfig", "OpenAIEngine", "base_url"]
 
 log = logging.getLogger(__name__)
 
-_PROMPT_PREVIEW_CHARS = 60
-_MESSAGE_CHARS = 500
-# vLLM's wording (vllm/renderers/params.py, vllm/entrypoints/serve/utils/api_utils.py, 0.32).
-_CONTEXT_LIMIT = re.compile(r"maximum context length (?:is )?\(?(\d+)\)?", re.IGNORECASE)
-_PROMPT_LENGTH = re.compile(
-    r"(?:contains (at least )?(\d+) input tokens|Input length \((\d+)\)|requested (\d+) tokens)",
-    re.IGNORECASE,
-)
-_CONTEXT_MARKERS = ("maximum context length", "context length", "context window")
+# Judge prompts per /v1/completions request (vLLM accepts up to VLLM_MAX_COMPLETION_PROMPTS,
+# 1024 by default): enough to batch the engine's forward passes, small enough that the
+# requests of one chunk spread over ``concurrency`` connections.
+JUDGE_BATCH = 32
+# Rendered chat prompts remembered (by their messages), so a prompt is rendered once per worker
+# and not once per chunk; the chat response's prompt_token_ids re-check each use.
+_RENDER_CACHE = 4096
+_PROBE_MESSAGES = (ChatMessage(role="user", content="Hello"),)
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    text: str
+    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -84,6 +113,7 @@ class EndpointConfig:
     connect_timeout_s: float = 5.0
     retries: int = 4
     backoff_max_s: float = 30.0
+    retry_after_max_s: float = 120.0
 
     @classmethod
     def from_settings(
@@ -98,11 +128,8 @@ class EndpointConfig:
             connect_timeout_s=settings.endpoint_connect_timeout_s,
             retries=settings.endpoint_retries,
             backoff_max_s=settings.endpoint_backoff_max_s,
+            retry_after_max_s=settings.endpoint_retry_after_max_s,
         )
-
-
-class _Transient(Exception):  # noqa: N818 - internal signal for the retry policy
-    """A failure worth resending the same request for (connection, timeout, 429, 5xx)."""
 
 
 def base_url(url: str) -> str:
@@ -131,11 +158,14 @@ class OpenAIEngine:
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="probeval-http")
         self.max_model_len: int | None = None
         self.description = f"openai-compatible {self.base} ({config.served_model})"
-        # Not yet over HTTP: chat rendering (the exact rendered text must be stored) and judge
-        # label log-probabilities. The sampler registers both as absent, so the gateway refuses
-        # `messages` and a judge on this model at submit.
+        # Until ``probe`` finds them: the sampler registers what it found, and the gateway
+        # refuses `messages` and a judge on this model when they are absent.
         self.chat_template = False
         self.judging = False
+        self._lock = threading.Lock()
+        self._renderings: OrderedDict[str, _Rendering] = OrderedDict()
+        self._by_text: dict[str, _Rendering] = {}
+        self._label_tokens: dict[str, list[int]] = {}
 
     # -- health -------------------------------------------------------------------------------
 
@@ -165,6 +195,27 @@ class OpenAIEngine:
         served = sorted(str(m.get("id")) for m in models)
         return f"endpoint {self.base} serves {served}, not {self.config.served_model!r}"
 
+    def probe(self) -> list[str]:
+        """Find out once, at start, whether the endpoint renders chat templates and returns
+        label log-probabilities (sets ``chat_template`` and ``judging``); returns why each
+        absent one is absent, for the log. ``EngineRefused`` and an endpoint that stops
+        answering propagate (the sampler then exits)."""
+        missing: list[str] = []
+        try:
+            self.chat_template = True  # render_chat refuses while it is False
+            rendered = self.render_chat(_PROBE_MESSAGES)
+            log.info("endpoint renders chat prompts, e.g. %r", rendered)
+        except InvalidInput as exc:
+            self.chat_template = False
+            missing.append(f"no chat prompts (the endpoint's /tokenize refused messages: {exc})")
+        try:
+            self.judging = True
+            self.label_logprobs([LabelPrompt("Hello", False)], ["yes"])
+        except (InvalidInput, RuntimeError) as exc:
+            self.judging = False
+            missing.append(f"no judging (label log-probabilities: {exc})")
+        return missing
+
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
@@ -173,106 +224,241 @@ class OpenAIEngine:
         Every request is waited for before anything is raised, so no request of this call is
         still running when the chunk is retried or deferred.
         """
-        futures: list[Future[list[Completion]]] = [
-            self._pool.submit(self._complete, index, request)
-            for index, request in enumerate(requests)
-        ]
-        errors: list[BaseException] = []
-        results: list[list[Completion]] = []
-        for future in futures:
-            try:
-                results.append(future.result())
-            except Exception as exc:
-                errors.append(exc)
-        if errors:
-            raise _most_telling(errors)
-        return results
+        return self._all([self._pool.submit(self._complete, i, r) for i, r in enumerate(requests)])
 
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
-        raise InvalidInput(
-            "an endpoint sampler does not render chat templates; send 'prompt'", param="messages"
-        )
+        """The server's rendering of ``messages`` (its chat template, generation prompt added):
+        ``/tokenize`` then ``/detokenize``. ``InvalidInput`` when the server refuses them (no
+        chat template, or the template's own checks)."""
+        if not self.chat_template:
+            raise InvalidInput("the model has no chat template; send 'prompt'", param="messages")
+        return self._render(messages).text
 
     def label_logprobs(
         self, prompts: Sequence[LabelPrompt], labels: Sequence[str]
     ) -> list[dict[str, float]]:
-        raise InvalidInput(
-            "an endpoint sampler cannot judge; serve the judge model in process",
-            param="scorer.judge_model",
-        )
+        """For each prompt, the log-probability of each label's first token as the next token,
+        over the whole vocabulary (module docstring): ``JUDGE_BATCH`` prompts per request."""
+        if not self.judging:
+            raise InvalidInput(
+                "the endpoint does not return label log-probabilities; serve the judge with "
+                "vLLM's OpenAI server or an in-process sampler",
+                param="scorer.judge_model",
+            )
+        if not prompts:
+            return []
+        first = label_first_tokens(dict.fromkeys(labels, 0.0), self._label_ids)
+        batches: list[list[int]] = []
+        for i, prompt in enumerate(prompts):
+            # One request encodes all its prompts alike: a batch holds one kind of prompt.
+            last = batches[-1] if batches else None
+            if (
+                last
+                and len(last) < JUDGE_BATCH
+                and prompts[last[0]].chat_rendered == (prompt.chat_rendered)
+            ):
+                last.append(i)
+            else:
+                batches.append([i])
+        futures = [self._pool.submit(self._judge, prompts, batch, first) for batch in batches]
+        return [row for rows in self._all(futures) for row in rows]
 
     def tokenizer_json(self) -> str | None:
+        # The server does not hand out its tokenizer.json: the gateway then leaves the check of
+        # judge labels to the judge itself (the same rule, at the first chunk).
         return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
+    # -- requests -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _all(futures: Sequence[Future[Any]]) -> list[Any]:
+        errors: list[BaseException] = []
+        results: list[Any] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise wire.most_telling(errors)
+        return results
+
     def _complete(self, index: int, request: GenerationRequest) -> list[Completion]:
         greedy = request.temperature < GREEDY_BELOW
-        body: dict[str, Any] = {
-            "model": self.config.served_model,
-            "prompt": request.prompt,
+        chat = request.messages is not None
+        body: dict[str, Any] = {"model": self.config.served_model}
+        if request.messages is not None:
+            body["messages"] = [m.model_dump() for m in request.messages]
+        else:
+            body["prompt"] = request.prompt
+        body.update(
             # Greedy draws are all the argmax continuation: one is asked for, n are returned.
-            "n": 1 if greedy else request.n,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "top_k": request.top_k,
-            "max_tokens": request.max_tokens,
-            "return_token_ids": True,
-        }
+            n=1 if greedy else request.n,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            max_tokens=request.max_tokens,
+            return_token_ids=True,
+        )
         if request.seed is not None:
             body["seed"] = request.seed
+        path = "/v1/chat/completions" if chat else "/v1/completions"
+        data = self._call(path, body, index, request.prompt)
+        if request.messages is not None:
+            self._check_rendering(request.messages, request.prompt, data)
+        completions = wire.completions(data, 1 if greedy else request.n, chat=chat)
+        return completions * request.n if greedy else completions
+
+    def _render(self, messages: Sequence[ChatMessage]) -> _Rendering:
+        key = json.dumps([m.model_dump() for m in messages], sort_keys=True)
+        with self._lock:
+            cached = self._renderings.get(key)
+            if cached is not None:
+                self._renderings.move_to_end(key)
+                return cached
+        tokens = self._call(
+            "/tokenize",
+            {
+                "model": self.config.served_model,
+                "messages": [m.model_dump() for m in messages],
+                "add_generation_prompt": True,
+            },
+            0,
+            "",
+            param="messages",
+        )
+        ids = wire.token_ids(tokens, "the chat messages")
+        text = self._call(
+            "/detokenize", {"model": self.config.served_model, "tokens": ids}, 0, ""
+        ).get("prompt")
+        if not isinstance(text, str):
+            raise RuntimeError("the endpoint's /detokenize answer has no prompt text")
+        rendering = _Rendering(text, tuple(ids))
+        with self._lock:
+            self._renderings[key] = rendering
+            self._by_text[text] = rendering
+            while len(self._renderings) > _RENDER_CACHE:
+                _, old = self._renderings.popitem(last=False)
+                self._by_text.pop(old.text, None)
+        return rendering
+
+    def _check_rendering(self, messages: Sequence[ChatMessage], prompt: str, data: Any) -> None:
+        """The chat response's prompt must be the rendering stored for it (module docstring)."""
+        ids = data.get("prompt_token_ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list):
+            return  # a server that does not return them (not vLLM): nothing to compare
+        with self._lock:
+            known = self._by_text.get(prompt)
+        if known is not None and tuple(ids) == known.ids:
+            return
+        with self._lock:  # re-rendered on the next attempt
+            self._renderings.clear()
+            self._by_text.clear()
+        raise RuntimeError(
+            "the endpoint sampled a chat prompt that differs from the rendering probeval stored "
+            f"for it ({len(ids)} prompt tokens; the chat template changed?)"
+        )
+
+    def _label_ids(self, text: str) -> list[int]:
+        with self._lock:
+            cached = self._label_tokens.get(text)
+        if cached is not None:
+            return cached
+        body = {"model": self.config.served_model, "prompt": text, "add_special_tokens": False}
+        ids = wire.token_ids(self._call("/tokenize", body, 0, text), f"label {text!r}")
+        with self._lock:
+            self._label_tokens[text] = ids
+        return ids
+
+    def _judge(
+        self, prompts: Sequence[LabelPrompt], batch: list[int], first: dict[str, int]
+    ) -> list[dict[str, float]]:
+        ids = list(first.values())
+        body = {
+            "model": self.config.served_model,
+            "prompt": [prompts[i].text for i in batch],
+            # A rendered chat prompt already carries the template's special tokens.
+            "add_special_tokens": not prompts[batch[0]].chat_rendered,
+            "n": 1,
+            "temperature": 0.0,
+            "max_tokens": 1,
+            "logprobs": len(ids),
+            "logprob_token_ids": ids,
+            "return_tokens_as_token_ids": True,
+        }
+        try:
+            data = self._call("/v1/completions", body, batch[0], prompts[batch[0]].text)
+        except PromptTooLong:
+            if len(batch) == 1:
+                raise
+            # The server does not say which prompt of the batch is too long: ask one by one.
+            return [row for i in batch for row in self._judge(prompts, [i], first)]
+        return wire.label_logprobs(data, first, len(batch))
+
+    def _call(
+        self, path: str, body: dict[str, Any], index: int, prompt: str, *, param: str | None = None
+    ) -> Any:
+        """POST ``body`` with the retry policy (module docstring); the JSON answer."""
         attempts = self.config.retries + 1
         retrying = Retrying(
-            retry=retry_if_exception_type(_Transient),
+            retry=retry_if_exception_type(wire.Transient),
             stop=stop_after_attempt(attempts),
-            wait=wait_exponential_jitter(multiplier=0.5, max=self.config.backoff_max_s),
+            wait=wire.wait_retry_after(
+                wait_exponential_jitter(multiplier=0.5, max=self.config.backoff_max_s),
+                self.config.retry_after_max_s,
+            ),
             before_sleep=self._log_retry,
             reraise=True,
         )
         try:
-            data = retrying(self._post, index, request, body)
-        except _Transient as exc:
+            return retrying(self._post, path, body, index, prompt, param)
+        except wire.Transient as exc:
             reason = self.check()
             if reason is not None:
                 raise EngineUnavailable(f"{exc}; {reason}") from exc
             raise RuntimeError(
-                f"endpoint {self.base} failed {attempts} times on request {index}: {exc}"
+                f"endpoint {self.base} failed {attempts} times on request {index} ({path}): {exc}"
             ) from exc
-        completions = _completions(data, 1 if greedy else request.n)
-        return completions * request.n if greedy else completions
 
-    def _post(self, index: int, request: GenerationRequest, body: dict[str, Any]) -> Any:
+    def _post(
+        self, path: str, body: dict[str, Any], index: int, prompt: str, param: str | None
+    ) -> Any:
         try:
-            resp = self._client.post("/v1/completions", json=body)
+            resp = self._client.post(path, json=body)
         except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            raise wire.Transient(f"{type(exc).__name__}: {exc}") from exc
         status = resp.status_code
         if status == 200:
             try:
                 return resp.json()
             except ValueError as exc:
-                raise _Transient(
+                raise wire.Transient(
                     "the endpoint answered HTTP 200 with a body that is not JSON"
                 ) from exc
-        message = _error_message(resp)
+        message = wire.error_message(resp)
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}: {message}")
+            after = wire.retry_after_s(resp.headers.get("retry-after"))
+            raise wire.Transient(f"HTTP {status}: {message}", retry_after_s=after)
         if status in (401, 403):
             raise EngineRefused(self._refusal(resp))
-        if status == 404:
+        if status == 404 and path.startswith("/v1/"):
             raise EngineUnavailable(f"endpoint {self.base} answered HTTP 404: {message}")
-        if status in (400, 413, 422):
-            if any(marker in message.lower() for marker in _CONTEXT_MARKERS):
-                raise _prompt_too_long(index, request.prompt, message, self.max_model_len)
-            raise InvalidInput(f"the endpoint rejected request {index}: {message}")
+        if status in (400, 413, 422) and any(m in message.lower() for m in wire.CONTEXT_MARKERS):
+            raise wire.prompt_too_long(index, prompt, message, self.max_model_len)
+        if 400 <= status < 500:
+            raise InvalidInput(
+                f"the endpoint rejected request {index} ({path}): {message}", param=param
+            )
         raise RuntimeError(f"endpoint {self.base} answered HTTP {status}: {message}")
 
     def _refusal(self, resp: httpx.Response) -> str:
         return (
             f"endpoint {self.base} refused this worker's credentials (HTTP {resp.status_code}: "
-            f"{_error_message(resp)}); set the API key variable (--api-key-env) and restart"
+            f"{wire.error_message(resp)}); set the API key variable (--api-key-env) and restart"
         )
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -285,76 +471,3 @@ class OpenAIEngine:
             exc,
             sleep,
         )
-
-
-def _completions(data: Any, n: int) -> list[Completion]:
-    """The ``n`` choices of a completion response, by ``index``; anything else is an error."""
-    try:
-        choices = sorted(data["choices"], key=lambda c: int(c["index"]))
-        texts = [str(c["text"]) for c in choices]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RuntimeError(f"the endpoint's completion response is malformed: {exc!r}") from exc
-    if [int(c["index"]) for c in choices] != list(range(n)):
-        raise RuntimeError(f"the endpoint returned {len(choices)} choices for a request of n={n}")
-    counts: list[int] = []
-    for choice in choices:
-        ids = choice.get("token_ids")
-        counts.append(len(ids) if isinstance(ids, list) else -1)
-    if -1 in counts:
-        # No per-draw token ids (a server other than vLLM): share the reported total.
-        total = int((data.get("usage") or {}).get("completion_tokens") or 0)
-        counts = [total // n + (1 if i < total % n else 0) for i in range(n)]
-    return [Completion(text=t, tokens=k) for t, k in zip(texts, counts, strict=True)]
-
-
-def _error_message(resp: httpx.Response) -> str:
-    """The message of an OpenAI-style error body (``{"error": {"message"}}`` or vLLM's older
-    ``{"object": "error", "message"}``), else the start of the body."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text[:_MESSAGE_CHARS] or resp.reason_phrase
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:_MESSAGE_CHARS]
-        if isinstance(error, str):
-            return error[:_MESSAGE_CHARS]
-        if body.get("message"):
-            return str(body["message"])[:_MESSAGE_CHARS]
-    return resp.text[:_MESSAGE_CHARS]
-
-
-def _prompt_too_long(
-    index: int, prompt: str, message: str, known_limit: int | None
-) -> PromptTooLong:
-    cut = len(prompt) > _PROMPT_PREVIEW_CHARS
-    preview = prompt[:_PROMPT_PREVIEW_CHARS] + ("..." if cut else "")
-    limit_match = _CONTEXT_LIMIT.search(message)
-    length_match = _PROMPT_LENGTH.search(message)
-    limit = int(limit_match.group(1)) if limit_match else known_limit
-    size = "does not fit"
-    if length_match:
-        at_least, *numbers = length_match.groups()
-        # vLLM stops counting one token past the limit and then says "at least".
-        length = next(int(g) for g in numbers if g)
-        size = f"is {'at least ' if at_least else ''}{length} tokens"
-    context = (
-        f"the model's context is {limit} tokens" if limit is not None else "the model's context"
-    )
-    return PromptTooLong(
-        f"prompt {preview!r} {size}; {context}, which must hold the prompt and at least one "
-        f"generated token (the endpoint said: {message})",
-        param="prompt",
-        request_index=index,
-    )
-
-
-def _most_telling(errors: list[BaseException]) -> BaseException:
-    """Of the failures of one call, the one that decides what happens to the chunk: a refused
-    key stops the worker, a bad prompt fails the job, an outage defers the chunk."""
-    for kind in (EngineRefused, InvalidInput, EngineUnavailable):
-        for error in errors:
-            if isinstance(error, kind):
-                return error
-    return errors[0]

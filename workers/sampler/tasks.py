@@ -112,7 +112,9 @@ def sample_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         # Retrying cannot help (e.g. a prompt longer than the context): fail the job now.
         param = exc.param
         if isinstance(exc, PromptTooLong) and exc.request_index is not None:
-            param = f"prompts[{task.slices[exc.request_index].prompt_index}].prompt"
+            index = task.slices[exc.request_index].prompt_index
+            field = "messages" if job.spec.prompts[index].messages is not None else "prompt"
+            param = f"prompts[{index}].{field}"
         error = ErrorInfo(code=exc.code, message=exc.message, param=param)
         set_status_and_notify(
             rt.store,

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from workers.sampler.generation import (
     PromptTooLong,
 )
 from workers.sampler.openai_engine import EndpointConfig, OpenAIEngine, base_url
+from workers.sampler.openai_wire import retry_after_s
 
 Handler = Callable[[httpx.Request], httpx.Response]
 MODELS = {"object": "list", "data": [{"id": "tiny", "object": "model", "max_model_len": 512}]}
@@ -168,7 +170,9 @@ def test_spent_retries_with_the_endpoint_gone_defer_the_chunk() -> None:
 
 def test_spent_retries_while_the_endpoint_lists_the_model_are_a_real_failure() -> None:
     server = FakeServer(lambda b, a: httpx.Response(500, json={"error": {"message": "boom"}}))
-    with pytest.raises(RuntimeError, match="failed 2 times on request 0: HTTP 500: boom"):
+    with pytest.raises(
+        RuntimeError, match=r"failed 2 times on request 0 \(/v1/completions\): HTTP 500: boom"
+    ):
         engine_for(server, retries=1).generate([request()])
 
 
@@ -192,7 +196,9 @@ def test_context_length_error_names_the_prompt_its_length_and_the_limit() -> Non
 def test_other_bad_requests_are_invalid_input_with_the_servers_message() -> None:
     message = "max_tokens=600 cannot be greater than max_model_len=512."
     server = FakeServer(lambda b, a: httpx.Response(400, json={"error": {"message": message}}))
-    with pytest.raises(InvalidInput, match="rejected request 0: max_tokens=600"):
+    with pytest.raises(
+        InvalidInput, match=r"rejected request 0 \(/v1/completions\): max_tokens=600"
+    ):
         engine_for(server).generate([request()])
 
 
@@ -270,3 +276,50 @@ def test_a_path_prefix_in_the_url_is_kept() -> None:
     config = EndpointConfig(url="http://isvc.example/openai/v1", served_model="tiny")
     assert OpenAIEngine(config, transport=httpx.MockTransport(record)).check() is None
     assert seen == ["/openai/v1/models"]
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_s("3", now=now) == 3.0
+    assert retry_after_s(" 0 ", now=now) == 0.0
+    assert retry_after_s("Tue, 01 Dec 2026 12:00:07 GMT", now=now) == 7.0
+    assert retry_after_s("Tue, 01 Dec 2026 11:59:00 GMT", now=now) == 0.0  # in the past
+    for unreadable in (None, "", "-1", "1.5", "soon"):
+        assert retry_after_s(unreadable, now=now) is None
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_is_waited_for_then_the_same_body_is_resent(status: int) -> None:
+    def limited(body: dict[str, Any], attempt: int) -> httpx.Response:
+        if attempt == 1:
+            return httpx.Response(
+                status, headers={"Retry-After": "1"}, json={"error": {"message": "slow down"}}
+            )
+        return ok(body, attempt)
+
+    server = FakeServer(limited)
+    times: list[float] = []
+    original = server.complete
+
+    def timed(body: dict[str, Any], attempt: int) -> httpx.Response:
+        times.append(time.monotonic())
+        return original(body, attempt)
+
+    server.complete = timed
+    # The exponential back-off alone would resend after at most 0.01 s.
+    out = engine_for(server, retries=2, backoff_max_s=0.01).generate([request(n=2, seed=5)])
+    assert [c.text for c in out[0]] == ["hi0", "hi1"]
+    assert server.bodies[0] == server.bodies[1]
+    assert times[1] - times[0] >= 0.95  # waited the server's 1 s, not the 0.01 s back-off
+
+
+def test_a_retry_after_longer_than_the_cap_is_cut_to_the_cap() -> None:
+    server = FakeServer(
+        lambda b, a: (
+            ok(b, a) if a > 1 else httpx.Response(429, headers={"Retry-After": "3600"}, json={})
+        )
+    )
+    started = time.monotonic()
+    engine_for(server, retry_after_max_s=0.2).generate([request(n=1)])
+    assert 0.15 <= time.monotonic() - started < 30  # 0.2 s, not an hour
+    assert len(server.bodies) == 2
