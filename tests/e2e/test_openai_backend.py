@@ -212,7 +212,9 @@ def test_messages_for_a_served_model_without_a_chat_template_are_refused_at_subm
     """The tiny model has no chat template: the sampler's start-up probe (vLLM's /tokenize
     refuses messages for it) registered no chat, so the gateway answers 422 on the field."""
     body = job_body(4)
-    body["prompts"] = [{"id": "chat", "messages": [{"role": "user", "content": "Hello"}]}]
+    body["prompts"] = [
+        {"id": "chat", "messages": [{"role": "user", "content": "Hello"}], "reference": "x"}
+    ]
     with estack.client() as c:
         resp = c.post("/v1/jobs", json=body)
     assert resp.status_code == 422, resp.text
