@@ -127,6 +127,8 @@ def error_message(resp: httpx.Response) -> str:
 def prompt_too_long(
     index: int, prompt: str, message: str, known_limit: int | None
 ) -> PromptTooLong:
+    """The job's error for a context-length rejection: the prompt, its length and the limit
+    as far as the server's message (or ``known_limit`` from ``/v1/models``) tells them."""
     cut = len(prompt) > PROMPT_PREVIEW_CHARS
     preview = prompt[:PROMPT_PREVIEW_CHARS] + ("..." if cut else "")
     limit_match = _CONTEXT_LIMIT.search(message)
