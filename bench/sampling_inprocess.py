@@ -11,6 +11,9 @@ each round times, in turn:
 - ``adapter``: ``VllmEngine.generate`` on the requests ``sample_chunk`` builds for the same job
   (``build_requests`` of the chunk plan under the default settings: slices of at most
   ``chunk_max_n`` = 256 draws, so n = 512 becomes two requests per prompt);
+- with ``--self-test-after K``: the sampler's start-up self-test (workers/sampler/health.py:
+  one greedy and one seeded request) runs once after pair K, so the pairs before and after it
+  show whether an engine that passed it (as every sampler's has) is slower afterwards;
 - ``adapter+profile`` (last round only): the same under cProfile, whose top entries show what
   the sampler's own process does while the engine core runs (output processing,
   detokenisation, the adapter's conversion).
@@ -49,6 +52,9 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
+    parser.add_argument(
+        "--self-test-after", type=int, default=None, metavar="K", help="run the self-test here"
+    )
     args = parser.parse_args()
 
     from shared.config import Settings
@@ -92,6 +98,11 @@ def main() -> int:
 
         rates: dict[str, list[float]] = {"direct": [], "adapter": []}
         for i in range(args.pairs):
+            if args.self_test_after is not None and i == args.self_test_after:
+                from workers.sampler.health import self_test
+
+                self_test(engine)
+                print(f"self-test ran after pair {i}", flush=True)
             for name, run in (
                 (("adapter", adapter), ("direct", direct))
                 if i % 2
