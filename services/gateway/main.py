@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.gateway.auth import KeyRing
 from services.gateway.errors import install_error_handlers
 from services.gateway.events import JobWatcher
 from services.gateway.middleware import BodySizeLimit
+from services.gateway.query_params import reject_unknown_query_params
 from services.gateway.routes import (
     bounds,
     decisions,
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        # Every route: an undeclared query parameter is a 422, never silently ignored.
+        dependencies=[Depends(reject_unknown_query_params)],
         title="probeval",
         version="0.1.0",
         description="Evaluate LLMs by their output distribution: many sampled draws per prompt "

@@ -200,3 +200,14 @@ def test_bounds_rows_rules_are_in_the_schema_and_enforced(client: TestClient) ->
     rows = spec["properties"]["scores"]
     assert rows["minItems"] == 1 and rows["items"]["minItems"] == 1
     assert rows["items"]["items"]["minimum"] == 0.0 and rows["items"]["items"]["maximum"] == 1.0
+
+
+def test_unknown_query_parameter_is_422_naming_it_and_the_allowed_ones(
+    client: TestClient,
+) -> None:
+    err = assert_error(client.get("/v1/jobs", params={"stauts": "running"}), 422, "stauts")
+    assert "allowed: after, limit, model, status" in err["message"]
+    # A route that declares none says so; a declared one still works.
+    err = assert_error(client.get("/v1/models", params={"x": "1"}), 422, "x")
+    assert err["message"].endswith("allowed: none")
+    assert client.get("/v1/jobs", params={"limit": "5"}).status_code == 200
