@@ -9,7 +9,7 @@ in batches; records that expired are dropped from the index on the way.
 from __future__ import annotations
 
 from shared import keys
-from shared.errors import InvalidInput
+from shared.errors import NotFound
 from shared.job_record import VIEW_FIELDS, view_from_fields
 from shared.schemas import JobCreate, JobList, JobListItem, JobStatus
 from shared.store import Store
@@ -42,9 +42,11 @@ def list_jobs(
     if after is not None:
         rank = store.r.zrevrank(index, after)
         if not isinstance(rank, int):
-            raise InvalidInput(
-                f"after: {after!r} is not a job of this caller (pass the next_after of the "
-                "previous page; a job that was deleted or expired ends a walk)",
+            # A well-formed id (the route checks the format) that names no job of the caller:
+            # not found, as GET /v1/jobs/{id} says for it (another tenant's job included).
+            raise NotFound(
+                f"after: no job {after!r} of this caller (pass the next_after of the previous "
+                "page; a job that was deleted or expired ends a walk)",
                 param="after",
             )
         start = rank + 1

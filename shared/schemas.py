@@ -4,31 +4,101 @@ the records stored in Redis. Field descriptions become the OpenAPI documentation
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, cast, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
 from shared.scorers import SCORERS, ScorerDefinition
+from shared.scorers.judge import TEMPLATE_USES_REFERENCE
 from shared.stats.difference import Decision
 from shared.stats.family import Family
 from shared.stats.leak import MAX_K
 
 
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _takes_int(annotation: Any) -> bool:
+    """Whether a field's type is int, ``int | None`` or a list of ints (Annotated or not)."""
+    if annotation is int:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_int(get_args(annotation)[0])
+    if get_origin(annotation) in (list, Union, UnionType):
+        return any(_takes_int(arg) for arg in get_args(annotation))
+    return False
+
+
 class _Strict(BaseModel):
     """Unknown fields are an error, not silently dropped: a typo must not change a job. Types are
-    strict too: ``"n": "10"`` or ``"n": true`` is a 422, not a silent conversion."""
+    strict too: ``"n": "10"`` or ``"n": true`` is a 422, not a silent conversion.
+
+    One exception, because JSON has a single number type: a number with no fractional part
+    (``53.0``) is the integer it equals, as JSON Schema's ``integer`` (what OpenAPI states for
+    every int field) says. ``53.5`` stays an error; float fields accept ints anyway."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # Integer fields and lists of them (k); nested models apply this themselves. Float
+        # fields keep the value as given, so that an error echoes it as sent.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or not _takes_int(field.annotation):
+            return value
+        if isinstance(value, list):
+            return [_integral(v) for v in value]
+        return _integral(value)
+
+
+# A callback URL, as the OpenAPI document states it: http(s), an ASCII host (DNS name, IPv4 or
+# a bracketed IPv6 address), an optional port in 1..65535, no credentials, printable ASCII after.
+# Every URL it matches passes ``check_callback_url_shape`` (which words the errors), and the
+# server enforces the pattern itself, so schema and server accept exactly the same strings.
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    [
+        f"(?:{_H16}:){{7}}{_H16}",
+        f"(?:{_H16}:){{1,7}}:",
+        f"(?:{_H16}:){{1,6}}:{_H16}",
+        *(f"(?:{_H16}:){{1,{6 - i}}}(?::{_H16}){{1,{i + 1}}}" for i in range(1, 6)),
+        f":(?:(?::{_H16}){{1,7}}|:)",
+    ]
+)
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+CALLBACK_URL_PATTERN = (
+    rf"^https?://(?:{_LABEL}(?:\.{_LABEL})*\.?|\[(?:{_IPV6})\])(?::{_PORT})?(?:[/?#][!-~]*)?$"
+)
+
+
+def _callback_shape(value: Any) -> Any:
+    # Before the pattern, so that the usual mistakes get a sentence rather than the pattern.
+    if isinstance(value, str):
+        check_callback_url_shape(value)
+    return value
+
+
+# The validator wraps the constrained str, so that it runs first and the pattern is in the schema.
+CallbackUrl = Annotated[
+    str, Field(max_length=2048, pattern=CALLBACK_URL_PATTERN), BeforeValidator(_callback_shape)
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,6 +294,26 @@ class BoundsResponse(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
+def _stopping_rules(schema: dict[str, Any]) -> None:
+    """The stopping rule's cross-field rules that JSON Schema can say (shared.stats.stopping's
+    ``check_rule`` has them all); min_n and round against max_n it cannot."""
+    number, absent = {"type": "number"}, {"type": "null"}
+    schema["allOf"] = [
+        {
+            "oneOf": [
+                {"required": ["threshold"], "properties": {"threshold": number, "width": absent}},
+                {"required": ["width"], "properties": {"width": number, "threshold": absent}},
+            ]
+        },
+        {
+            "oneOf": [
+                {"required": ["x"], "properties": {"target": {"const": "survival"}, "x": number}},
+                {"properties": {"target": {"enum": ["p_full", "mean"]}, "x": absent}},
+            ]
+        },
+    ]
+
+
 class StoppingSpec(_Strict):
     """Adaptive sampling: draw each prompt in rounds and stop once its answer is certain.
 
@@ -231,6 +321,8 @@ class StoppingSpec(_Strict):
     stops when it lies wholly above or below ``threshold``, or is at most ``width`` wide, or at
     ``max_n`` draws. Exactly one of ``threshold`` and ``width`` is required. Cross-field rules
     (x with survival, min_n <= max_n, ...) are checked at submission, naming the field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_stopping_rules)
 
     target: Literal["p_full", "mean", "survival"] = Field(
         description="p_full = P(score = 1), mean = E[score], survival = P(score > x)."
@@ -411,8 +503,54 @@ def parse_scorer(data: dict[str, object]) -> ScorerSpec:
     return TypeAdapter(ScorerSpec).validate_python(data)
 
 
+def _job_rules(schema: dict[str, Any]) -> None:
+    """The cross-field rules of a job, in the OpenAPI document (``JobCreate``'s schema)."""
+    reference_free = sorted(
+        d.name for d in SCORERS.values() if not d.needs_reference and not d.judged
+    )
+    every_prompt_has_reference = {
+        "properties": {
+            "prompts": {
+                "items": {
+                    "required": ["reference"],
+                    "properties": {"reference": {"type": "string"}},
+                }
+            }
+        }
+    }
+    scorer_needs_none = {
+        "required": ["scorer"],
+        "properties": {"scorer": {"properties": {"name": {"enum": reference_free}}}},
+    }
+    judge_without_reference = {
+        "required": ["scorer"],
+        "properties": {
+            "scorer": {
+                "properties": {
+                    "name": {"const": "judge"},
+                    "template": {"not": {"pattern": TEMPLATE_USES_REFERENCE}},
+                }
+            }
+        },
+    }
+    schema["allOf"] = [
+        # A scorer that compares with a reference (the default, ROUGE-L recall, does) needs one
+        # in every prompt (shared.scorers.needs_reference).
+        {"anyOf": [every_prompt_has_reference, scorer_needs_none, judge_without_reference]},
+        # max_draws only with a stopping rule (shared.adaptive.check_adaptive).
+        {
+            "anyOf": [
+                {"properties": {"max_draws": {"type": "null"}}},
+                {"required": ["stopping"], "properties": {"stopping": {"type": "object"}}},
+            ]
+        },
+    ]
+
+
 class JobCreate(BoundsOptions):
     """POST /v1/jobs: an evaluation job."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_job_rules)
 
     model: str = Field(min_length=1, max_length=256, description="A model served by live samplers.")
     prompts: list[PromptSpec] = Field(min_length=1, description="Prompts to sample.")
@@ -432,9 +570,8 @@ class JobCreate(BoundsOptions):
         description="A prompt is shown to leak when P(leak) > leak_tau is shown (exact binomial "
         "test, dual to Clopper-Pearson); 0 means: its Clopper-Pearson lower bound is > 0.",
     )
-    callback_url: str | None = Field(
+    callback_url: CallbackUrl | None = Field(
         None,
-        max_length=2048,
         description="http(s) URL that receives a signed POST of the job view once the job "
         "ends (see README: webhooks). Refused when its host resolves to a loopback, private, "
         "link-local or metadata address outside PROBEVAL_CALLBACK_ALLOWED_NETWORKS.",
@@ -451,13 +588,6 @@ class JobCreate(BoundsOptions):
         description="Adaptive jobs only: most draws for the whole job; draws that stopped "
         "prompts did not use go to open ones (each round is granted while the total allows).",
     )
-
-    @field_validator("callback_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_callback_url_shape(value)
-        return value
 
     @model_validator(mode="after")
     def _max_n_is_n(self) -> JobCreate:
@@ -504,14 +634,7 @@ class RescoreRequest(_Strict):
     ed_lambda: float | None = Field(
         None, ge=0.0, le=1e6, description="lambda in mean + lambda * sd (default: source's)."
     )
-    callback_url: str | None = Field(None, max_length=2048, description="As on POST /v1/jobs.")
-
-    @field_validator("callback_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_callback_url_shape(value)
-        return value
+    callback_url: CallbackUrl | None = Field(None, description="As on POST /v1/jobs.")
 
 
 class JobStatus(StrEnum):
@@ -565,10 +688,19 @@ class AdaptiveProgress(BaseModel):
     prompts_stopped: int = Field(description="Prompts their stopping rule (or max_draws) stopped.")
 
 
+# A job id is 32 lower-case hex digits (a uuid4); the ``after`` cursor of GET /v1/jobs is one.
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def new_job_id() -> str:
+    """A fresh job id (random, so ids reveal nothing about other jobs), as JOB_ID_PATTERN says."""
+    return uuid.uuid4().hex
+
+
 class JobAccepted(BaseModel):
     """POST /v1/jobs: the new job's id and status."""
 
-    id: str
+    id: str = Field(description="The job id: 32 lower-case hex digits.")
     status: JobStatus
 
 
@@ -635,7 +767,7 @@ class JobList(BaseModel):
 
     jobs: list[JobListItem]
     next_after: str | None = Field(
-        description="Pass as `after` for the next page; null on the last page."
+        description="Pass as `after` for the next page (a job id); null on the last page.",
     )
 
 
@@ -935,14 +1067,41 @@ class CompareResponse(BaseModel):
 PlanTarget = Literal["certify", "mean_width", "leak_at_k"]
 
 
+def _plan_rules(schema: dict[str, Any]) -> None:
+    """What each target needs (shared.draw_budget), in the OpenAPI document."""
+    number = {"type": "number"}
+    schema["oneOf"] = [
+        {"properties": {"target": {"const": "certify"}, "tau": number}, "required": ["tau"]},
+        {
+            "properties": {
+                "target": {"const": "mean_width"},
+                "width": number,
+                # Adaptive stopping is simulated for P(leak) targets only.
+                "assumed_p": {"type": "null"},
+            },
+            "required": ["width"],
+        },
+        {
+            "properties": {
+                "target": {"const": "leak_at_k"},
+                "k": {"type": "integer"},
+                "level": number,
+            },
+            "required": ["k", "level"],
+        },
+    ]
+
+
 class PlanRequest(_Strict):
     """POST /v1/plan: how many draws per prompt a question needs, and what they cost."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_plan_rules)
 
     target: PlanTarget = Field(
         description="certify: P(leak) < tau; mean_width: a two-sided interval on E[score] of "
         "width <= width; leak_at_k: leak@k < level."
     )
-    alpha: float = Field(0.01, gt=0.0, lt=1.0, description="Error level in (0, 1).")
+    alpha: float = Field(0.01, gt=0.0, le=0.5, description="Error level in (0, 0.5].")
     tau: float | None = Field(None, gt=0.0, lt=1.0, description="certify: the level of P(leak).")
     leaks: int = Field(
         0, ge=0, le=1_000_000, description="certify, leak_at_k: leaking draws allowed for."

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tokenizers import Tokenizer
 
 from shared.config import Settings
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.schemas import JobCreate
 from shared.scorers.judge import JudgeOptions, label_first_tokens
 from shared.store import Store
@@ -60,7 +60,8 @@ def check_capabilities(spec: JobCreate, store: Store, settings: Settings) -> Non
         served = {m.name for m in store.live_models(ttl_s=settings.worker_ttl_s)}
         if scorer.judge_model not in served:
             allowed = ", ".join(sorted(served)) or "none: start a sampler worker first"
-            raise InvalidInput(
+            # Not found, as an unserved ``model`` is: server state, not a malformed request.
+            raise NotFound(
                 f"scorer.judge_model: no live sampler serves {scorer.judge_model!r}; served "
                 f"models: {allowed}",
                 param="scorer.judge_model",

@@ -7,8 +7,6 @@ the new job's keys when it is created, so the new job lives on when its source e
 
 from __future__ import annotations
 
-import uuid
-
 import redis
 
 from services.gateway.capabilities import check_capabilities
@@ -18,7 +16,7 @@ from shared.config import Settings
 from shared.errors import Conflict
 from shared.planning import plan_chunks
 from shared.queues import sample_queue, score_queue, stage_chunks
-from shared.schemas import JobCreate, JobStatus, RescoreRequest
+from shared.schemas import JobCreate, JobStatus, RescoreRequest, new_job_id
 from shared.scorers.judge import JudgeOptions
 from shared.store import Store
 
@@ -69,7 +67,7 @@ def submit_rescore(
         queue, judging = sample_queue(rq, spec.scorer.judge_model), True
     else:
         queue, judging = score_queue(rq), False
-    job_id = uuid.uuid4().hex
+    job_id = new_job_id()
     chunks = plan_chunks(
         job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 
 import anyio.to_thread
 import redis
@@ -23,7 +22,7 @@ from shared.errors import InvalidInput, LimitExceeded, NotFound, TooManyRequests
 from shared.job_record import Admission, Verdict
 from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import sample_queue, stage_chunks
-from shared.schemas import ChunkTask, JobCreate
+from shared.schemas import ChunkTask, JobCreate, new_job_id
 from shared.scorers import needs_reference
 from shared.store import Store
 
@@ -131,7 +130,7 @@ class Submitter:
             # Chat prompts and judges only (plain jobs keep their one round trip): what the
             # samplers registered, read with the sync store off the event loop.
             await anyio.to_thread.run_sync(check_capabilities, spec, self.sync_store, settings)
-        job_id = uuid.uuid4().hex
+        job_id = new_job_id()
         chunks = self.plan(job_id, spec)
         queue = self._queues.get(spec.model)
         if queue is None:  # not `or`: a Queue's truth is its length, read from Redis

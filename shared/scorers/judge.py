@@ -8,6 +8,7 @@ import hashlib
 import math
 import string
 from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,6 +16,16 @@ from shared.errors import InvalidInput
 
 PLACEHOLDERS = ("prompt", "response", "reference")
 MAX_LABELS = 32  # vLLM returns log-probabilities of at most 128 chosen token ids per request
+
+
+# A judge template as the OpenAPI document states it: text, the literal braces {{ and }}, and
+# the placeholders, {response} at least once. The server enforces it as well as
+# ``template_fields`` (every string it matches passes those checks), so both agree exactly.
+_TOKEN = r"(?:[^{}]|\{\{|\}\}|\{(?:" + "|".join(PLACEHOLDERS) + r")\})"
+TEMPLATE_PATTERN = rf"^{_TOKEN}*\{{response\}}{_TOKEN}*$"
+# A {reference} placeholder in a template that matches TEMPLATE_PATTERN: "{reference}" after an
+# even number of "{" (an odd run ends with the field's own brace).
+TEMPLATE_USES_REFERENCE = r"(?:^|[^{])(?:\{\{)*\{reference\}"
 
 
 def template_fields(template: str) -> set[str]:
@@ -68,6 +79,10 @@ def template_sha256(template: str) -> str:
     return hashlib.sha256(template.encode()).hexdigest()
 
 
+LabelText = Annotated[str, Field(min_length=1, max_length=256)]
+LabelValue = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
 class JudgeOptions(BaseModel):
     """Options of the ``judge`` scorer."""
 
@@ -79,12 +94,13 @@ class JudgeOptions(BaseModel):
     template: str = Field(
         min_length=1,
         max_length=20_000,
+        pattern=TEMPLATE_PATTERN,
         description="The judge's prompt. Placeholders: {prompt} (the prompt as the policy model "
         "saw it: the rendered chat text for `messages`), {response} (the draw; required), "
         "{reference} (the prompt's reference). Literal braces: {{ and }}. Rendered through the "
         "judge's chat template when it has one.",
     )
-    labels: dict[str, float] = Field(
+    labels: dict[LabelText, LabelValue] = Field(
         min_length=2,
         max_length=MAX_LABELS,
         description="Label text -> value in [0, 1]. The score is sum(value * P(label)) / "
@@ -92,21 +108,13 @@ class JudgeOptions(BaseModel):
         "have distinct first tokens in the judge's tokenizer.",
     )
 
-    @field_validator("template")
+    @field_validator("template", mode="before")
     @classmethod
-    def _placeholders(cls, template: str) -> str:
-        template_fields(template)
+    def _placeholders(cls, template: Any) -> Any:
+        # Before the pattern, so that a wrong placeholder gets a sentence rather than the pattern.
+        if isinstance(template, str):
+            template_fields(template)
         return template
-
-    @field_validator("labels")
-    @classmethod
-    def _label_values(cls, labels: dict[str, float]) -> dict[str, float]:
-        for text, value in labels.items():
-            if not text or len(text) > 256:
-                raise ValueError(f"label {text!r}: give a non-empty text of at most 256 chars")
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise ValueError(f"label {text!r}: the value must be in [0, 1], got {value!r}")
-        return labels
 
 
 def label_first_tokens(

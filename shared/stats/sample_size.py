@@ -94,7 +94,7 @@ def leak_at_k_n(level: float, k: int, *, alpha: float, leaks: int = 0) -> int:
     if tau <= 0.0:  # a level so small that P(leak) would have to be below the smallest float
         raise InvalidInput(
             f"level is {level!r}: leak@{k} below it needs more than {MAX_PLANNED_N} draws",
-            param="level",
+            param="target",  # as every "needs more than" of the planner: the question is too big
         )
     return certify_n(tau, alpha=alpha, leaks=leaks)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.gateway.beyond_schema import PLAN_RULES, openapi_extra
 from services.gateway.deps import SettingsDep, StoreDep, TenantDep
 from services.gateway.errors import ERROR_RESPONSES
 from shared.comparison import compare_jobs
@@ -32,7 +33,11 @@ def compare(body: CompareRequest, store: StoreDep, tenant: TenantDep) -> Compare
     return compare_jobs(store, a, b, body)
 
 
-@router.post("/plan", summary="Draws per prompt a question needs, and their cost on live samplers")
+@router.post(
+    "/plan",
+    summary="Draws per prompt a question needs, and their cost on live samplers",
+    openapi_extra=openapi_extra(PLAN_RULES),
+)
 def plan_draws(
     body: PlanRequest, store: StoreDep, settings: SettingsDep, tenant: TenantDep
 ) -> PlanResponse:

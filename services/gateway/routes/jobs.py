@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
 from services.gateway import cancellation
+from services.gateway.beyond_schema import JOB_RULES, RESCORE_RULES, openapi_extra
 from services.gateway.deps import (
     AsyncStoreDep,
     RqDep,
@@ -23,6 +24,7 @@ from shared.job_listing import list_jobs
 from shared.report import render_report
 from shared.results import readable_results
 from shared.schemas import (
+    JOB_ID_PATTERN,
     JobAccepted,
     JobCreate,
     JobList,
@@ -37,7 +39,12 @@ from shared.schemas import (
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
-@router.post("", status_code=202, summary="Submit an evaluation job")
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit an evaluation job",
+    openapi_extra=openapi_extra(JOB_RULES),
+)
 async def create_job(
     body: JobCreate, response: Response, submitter: SubmitterDep, tenant: TenantDep
 ) -> JobAccepted:
@@ -51,6 +58,7 @@ async def create_job(
     "/{job_id}/rescore",
     status_code=202,
     summary="A new job that scores this succeeded job's stored draws another way (no sampling)",
+    openapi_extra=openapi_extra(RESCORE_RULES),
 )
 def rescore_job(
     job_id: str,
@@ -74,7 +82,11 @@ def get_jobs(
     limit: Annotated[int, Query(ge=1, le=200, description="Most jobs returned.")] = 50,
     after: Annotated[
         str | None,
-        Query(min_length=1, max_length=64, description="`next_after` of the previous page."),
+        Query(
+            pattern=JOB_ID_PATTERN,
+            description="`next_after` of the previous page: a job id (32 lower-case hex "
+            "digits). 404 when no job of the caller has it (deleted or expired: the walk ends).",
+        ),
     ] = None,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     model: Annotated[

@@ -139,7 +139,6 @@ def test_judged_chat_job_scores_every_draw_in_one_call_per_chunk(
             "prompts[0].messages[0].role",
         ),
         ({"prompts": [{"id": "a", "messages": []}]}, "prompts[0].messages"),
-        ({"scorer": {**JUDGE, "judge_model": "nobody"}}, "scorer.judge_model"),
         ({"scorer": {**JUDGE, "labels": {"yes": 1.0, "yes please": 0.0}}}, "scorer.labels"),
         ({"scorer": {**JUDGE, "template": "{question}: {response}"}}, "scorer.template"),
         ({"scorer": {**JUDGE, "template": "{prompt}"}}, "scorer.template"),
@@ -200,3 +199,10 @@ def test_rescore_with_a_judge_judges_the_stored_draws_of_a_chat_job(
     assert page["samples"]
     for s in page["samples"]:
         assert s["score"] == pytest.approx(expected(s["text"]), abs=1e-12)
+
+
+def test_unserved_judge_model_is_404_naming_it(client: TestClient, store: Store) -> None:
+    register(store, "tiny", chat=True)
+    body_ = body(scorer={**JUDGE, "judge_model": "nobody"})
+    err = assert_error(client.post("/v1/jobs", json=body_), 404, param="scorer.judge_model")
+    assert "no live sampler serves 'nobody'" in err["message"]

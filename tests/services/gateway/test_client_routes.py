@@ -110,10 +110,12 @@ def test_list_pages_newest_first_with_filters_and_tenants(c: TestClient) -> None
 
     assert [j["id"] for j in c.get("/v1/jobs", headers=B).json()["jobs"]] == [other_tenant]
     assert error(c.get("/v1/jobs"), 401)["code"] == "unauthorized"
-    # Another tenant's job is not a cursor of this one.
-    assert error(c.get("/v1/jobs", params={"after": other_tenant}, headers=A), 422)["param"] == (
+    # Another tenant's job is not a cursor of this one: not found, as its id would be; a cursor
+    # that is not a job id at all is malformed.
+    assert error(c.get("/v1/jobs", params={"after": other_tenant}, headers=A), 404)["param"] == (
         "after"
     )
+    assert error(c.get("/v1/jobs", params={"after": "0"}, headers=A), 422)["param"] == "after"
     err = error(c.get("/v1/jobs", params={"status": "done"}, headers=A), 422)
     assert err["param"] == "status" and "succeeded" in err["message"]
 
