@@ -5,6 +5,8 @@ is a 422 naming it and the allowed ones. Without it FastAPI ignores unknown name
 
 Applied to every route as an app-level dependency (``create_app``), because the route, and with
 it the parameters it declares, is known only after routing; a middleware would match routes again.
+Routes left out of the OpenAPI document (the /ui page shells, whose scripts read the query in the
+browser) are not part of the contract and keep any query.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def declared_query_params(route: APIRoute) -> frozenset[str]:
 async def reject_unknown_query_params(request: Request) -> None:
     """Dependency: InvalidInput (422) for the first query name the route does not declare."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not request.query_params:
+    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
         return
     allowed = declared_query_params(route)
     for name in request.query_params:
