@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from services.gateway.auth import KeyRing
 from services.gateway.errors import install_error_handlers
 from services.gateway.events import JobWatcher
 from services.gateway.middleware import BodySizeLimit
-from services.gateway.query_params import reject_unknown_query_params
+from services.gateway.query_params import UnknownQueryParams
 from services.gateway.routes import (
     bounds,
     decisions,
@@ -50,8 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
-        # Every route: an undeclared query parameter is a 422, never silently ignored.
-        dependencies=[Depends(reject_unknown_query_params)],
         title="probeval",
         version="0.1.0",
         description="Evaluate LLMs by their output distribution: many sampled draws per prompt "
@@ -64,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.watcher = JobWatcher(app.state.store)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # An undeclared query parameter is a 422, never silently ignored (every documented route).
+    app.add_middleware(UnknownQueryParams, routes=app.router.routes)
     # Outermost, so the latency histogram sees every request, rejected ones included.
     metrics.install_request_metrics(app)
     for module in (health, models, jobs, job_data, events, exports, bounds, decisions, metrics):
