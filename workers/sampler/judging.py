@@ -11,6 +11,7 @@ any scorer's; then the chunk goes to the score queue, whose task finalises the j
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import InvalidInput, NotFound
@@ -36,14 +37,19 @@ def policy_prompt(store: Store, job_id: str, spec: JobCreate, index: int) -> str
     return rendered
 
 
-def judge_prompt(
-    engine: GenerationEngine, options: JudgeOptions, values: dict[str, str]
-) -> LabelPrompt:
-    """The filled judge template, in the judge model's chat template when it has one."""
-    filled = render_template(options.template, values)
-    if engine.chat_template:
-        return LabelPrompt(engine.render_chat([ChatMessage(role="user", content=filled)]), True)
-    return LabelPrompt(filled, False)
+def judge_prompts(
+    engine: GenerationEngine, options: JudgeOptions, values: Sequence[dict[str, str]]
+) -> list[LabelPrompt]:
+    """The filled judge templates, in the judge model's chat template when it has one. An engine
+    with ``render_chats`` (``OpenAIEngine``: each rendering is a server round trip) renders them
+    all in one call, concurrently; otherwise one ``render_chat`` each."""
+    filled = [render_template(options.template, v) for v in values]
+    if not engine.chat_template:
+        return [LabelPrompt(f, False) for f in filled]
+    chats = [[ChatMessage(role="user", content=f)] for f in filled]
+    render_chats = getattr(engine, "render_chats", None)
+    rendered = render_chats(chats) if render_chats else [engine.render_chat(c) for c in chats]
+    return [LabelPrompt(r, True) for r in rendered]
 
 
 def judge_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
@@ -83,18 +89,18 @@ def judge_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         for sl in task.slices
     }
     try:
-        prompts = [
-            judge_prompt(
-                rt.engine,
-                options,
+        prompts = judge_prompts(
+            rt.engine,
+            options,
+            [
                 {
                     "prompt": policy[index],
                     "response": text,
                     "reference": job.spec.prompts[index].reference or "",
-                },
-            )
-            for index, _, text in draws
-        ]
+                }
+                for index, _, text in draws
+            ],
+        )
         logprobs = rt.engine.label_logprobs(prompts, list(options.labels))
     except InvalidInput as exc:
         # Retrying cannot help (labels sharing a first token, a judge prompt over the context).

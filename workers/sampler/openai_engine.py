@@ -223,6 +223,13 @@ class OpenAIEngine:
             raise InvalidInput("the model has no chat template; send 'prompt'", param="messages")
         return self._render(messages).text
 
+    def render_chats(self, chats: Sequence[Sequence[ChatMessage]]) -> list[str]:
+        """``render_chat`` of each, ``concurrency`` at a time (the judge renders a chunk's
+        prompts this way: workers/sampler/judging.py)."""
+        if not self.chat_template:
+            raise InvalidInput("the model has no chat template; send 'prompt'", param="messages")
+        return [r.text for r in self._all([self._pool.submit(self._render, c) for c in chats])]
+
     def label_logprobs(
         self, prompts: Sequence[LabelPrompt], labels: Sequence[str]
     ) -> list[dict[str, float]]:

@@ -218,3 +218,37 @@ def test_a_server_that_ignores_logprob_token_ids_is_an_error_not_a_guess() -> No
     )
     with pytest.raises(RuntimeError, match="did not return the log-probability of label 'yes'"):
         e.label_logprobs([LabelPrompt("p", False)], ["yes", "no"])
+
+
+def test_a_chunks_judge_prompts_are_rendered_concurrently_through_render_chats() -> None:
+    from shared.scorers.judge import JudgeOptions
+    from workers.sampler.judging import judge_prompts
+
+    server = FakeVllm()
+    e = engine(server)
+    options = JudgeOptions(judge_model="m", template="R: {response}", labels={"yes": 1, "no": 0})
+    values = [{"prompt": "p", "response": f"r{i}", "reference": ""} for i in range(5)]
+    prompts = judge_prompts(e, options, values)
+    assert prompts == [LabelPrompt(RENDERED, True)] * 5  # the fake renders every chat alike
+    rendered = [b["messages"][0]["content"] for p, b in server.calls if p == "/tokenize"]
+    assert sorted(rendered) == [f"R: r{i}" for i in range(5)]
+
+
+def test_an_engine_without_render_chats_renders_judge_prompts_one_by_one() -> None:
+    from shared.scorers.judge import JudgeOptions
+    from workers.sampler.judging import judge_prompts
+
+    class InProcess:  # what VllmEngine offers: render_chat only
+        chat_template = True
+
+        def render_chat(self, messages: Any) -> str:
+            return f"<{messages[0].content}>"
+
+    options = JudgeOptions(judge_model="m", template="R: {response}", labels={"yes": 1, "no": 0})
+    values = [{"prompt": "p", "response": r, "reference": ""} for r in ("a", "b")]
+    assert judge_prompts(InProcess(), options, values) == [  # type: ignore[arg-type]
+        LabelPrompt("<R: a>", True),
+        LabelPrompt("<R: b>", True),
+    ]
+    InProcess.chat_template = False
+    assert judge_prompts(InProcess(), options, values)[0] == LabelPrompt("R: a", False)  # type: ignore[arg-type]
