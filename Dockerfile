@@ -27,9 +27,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
+# /var/lib/probeval/archive: the archive folder (PROBEVAL_ARCHIVE_URL), owned by the user so
+# that a fresh named volume mounted there starts writable.
 RUN groupadd --system --gid 10001 probeval \
  && useradd --system --uid 10001 --gid probeval --home-dir /home/probeval --create-home \
-      --shell /usr/sbin/nologin probeval
+      --shell /usr/sbin/nologin probeval \
+ && install -d -o 10001 -g 10001 /var/lib/probeval/archive
 WORKDIR /app
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,14 @@ the AOF's size on disk.
 
     .venv/bin/python bench/redis_memory.py                       # 1M draws, n = 64, 1024, 8192
     .venv/bin/python bench/redis_memory.py --draws 200000 --n 256 --text-bytes 600
+    .venv/bin/python bench/redis_memory.py --archive     # a 1,000 x 1,024 job, then archived
+
+``--archive`` writes one finished job (a real job record and chunk plan through
+``Store.create_job``, its draws and scores, its results) and then runs the archiving steps of
+``workers/scorer/archiving.py`` (write, verify, record, delete): Redis bytes per draw before and
+after, archive bytes per draw on disk, the write throughput, and page reads (100 draws of a
+random prompt at a random offset, GET /v1/jobs/{id}/samples's read) from Redis and from the
+archive.
 
 Texts are ~``--text-bytes`` of word-like ASCII (150 bytes ~ 32 tokens); scores are what the
 scorer stores, ``repr(float)`` of a ROUGE-like value (~18 characters); ``--binary-scores``
@@ -31,6 +39,13 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probeval.local import ProcessGroup, free_port, start_redis  # noqa: E402
+from shared import keys  # noqa: E402
+from shared.archive import delete_draw_keys, record_archive, write_archive  # noqa: E402
+from shared.archive_reader import ArchivedJob  # noqa: E402
+from shared.draws import JobDraws  # noqa: E402
+from shared.planning import plan_chunks  # noqa: E402
+from shared.results import build_results  # noqa: E402
+from shared.schemas import JobCreate, JobStatus  # noqa: E402
 from shared.store import Store, connect  # noqa: E402
 
 
@@ -146,6 +161,138 @@ def wait_for_rewrite(client: redis.Redis) -> None:
     raise TimeoutError("AOF rewrite did not finish")
 
 
+@dataclass
+class ArchiveResult:
+    prompts: int
+    n: int
+    draws: int
+    text_bytes_mean: float
+    redis_bytes_per_draw_live: float
+    redis_bytes_per_draw_archived: float
+    redis_bytes_job_archived: int
+    redis_bytes_job_keys_archived: int
+    archive_bytes_per_draw: float
+    archive_bytes: int
+    write_s: float
+    write_draws_per_s: float
+    delete_s: float
+    open_cold_s: float
+    page_redis_ms_median: float
+    page_archive_ms_median: float
+    pages: int
+
+
+def _pages(draws: JobDraws, rng: random.Random, prompts: int, n: int, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        p, offset = rng.randrange(prompts), rng.randrange(0, n - 100)
+        t0 = time.perf_counter()
+        texts, _ = draws.page(p, list(range(offset, offset + 100)))
+        draws.count(p)
+        times.append(time.perf_counter() - t0)
+        assert all(t is not None for t in texts)
+    return sorted(times)
+
+
+def measure_archive(
+    client: redis.Redis, folder: Path, *, prompts: int, n: int, text_bytes: int, seed: int
+) -> ArchiveResult:
+    client.flushall()
+    rng = random.Random(seed)
+    store = Store(client, retention_s=7 * 24 * 3600)
+    job_id = "bench-archive-job"
+    spec = JobCreate.model_validate(
+        {
+            "model": "bench",
+            "prompts": [
+                {"id": f"p{i}", "prompt": f"Question {i}: " + fake_text(rng, 80), "reference": "x"}
+                for i in range(prompts)
+            ],
+            "sampling": {"n": n, "max_tokens": 32},
+            "greedy": False,
+        }
+    )
+    base = used_memory(client)
+    store.create_job(job_id, spec, plan_chunks(job_id, spec, chunk_max_n=256, chunk_draws=4096))
+    pool = [
+        fake_text(rng, rng.randint(int(text_bytes * 0.8), int(text_bytes * 1.2)))
+        for _ in range(4096)
+    ]
+    lengths = []
+    for p in range(prompts):
+        texts = {i: pool[rng.randrange(len(pool))] for i in range(n)}
+        lengths += [len(t) for t in texts.values()]
+        store.save_texts(job_id, p, texts)
+        store.save_scores(
+            job_id, p, {i: rng.randint(0, 40) / rng.randint(40, 60) for i in range(n)}
+        )
+    job = store.get_job(job_id)
+    store.save_results(job_id, build_results(store, job, status=JobStatus.succeeded))
+    store.set_status(job_id, JobStatus.succeeded, allowed_from=[JobStatus.queued])
+    live = used_memory(client)
+    draws = prompts * n
+    job = store.get_job(job_id)
+    redis_pages = _pages(JobDraws(store, job), random.Random(1), prompts, n, 200)
+
+    t0 = time.perf_counter()
+    location, manifest = write_archive(store, job, store.results(job_id), str(folder), {})
+    write_s = time.perf_counter() - t0
+    assert record_archive(store, job_id, location, manifest) == 1
+    t0 = time.perf_counter()
+    delete_draw_keys(store, store.get_job(job_id))
+    delete_s = time.perf_counter() - t0
+    archived = used_memory(client)
+    # MEMORY USAGE of what is left of the job (record, chunk plan): used_memory also moves
+    # with allocator and dictionary effects of deleting a million fields.
+    left = [keys.job(job_id), *client.scan_iter(match=keys.job_keys_pattern(job_id))]
+    key_bytes = sum(int(client.memory_usage(k) or 0) for k in left)
+    t0 = time.perf_counter()
+    ArchivedJob.open(location, {}, cache=False)
+    open_cold_s = time.perf_counter() - t0
+    archive_pages = _pages(
+        JobDraws(store, store.get_job(job_id)), random.Random(1), prompts, n, 200
+    )
+    size = sum(p.stat().st_size for p in (folder / job_id).iterdir())
+    return ArchiveResult(
+        prompts=prompts,
+        n=n,
+        draws=draws,
+        text_bytes_mean=sum(lengths) / len(lengths),
+        redis_bytes_per_draw_live=(live - base) / draws,
+        redis_bytes_per_draw_archived=(archived - base) / draws,
+        redis_bytes_job_archived=archived - base,
+        redis_bytes_job_keys_archived=key_bytes,
+        archive_bytes_per_draw=size / draws,
+        archive_bytes=size,
+        write_s=write_s,
+        write_draws_per_s=draws / write_s,
+        delete_s=delete_s,
+        open_cold_s=open_cold_s,
+        page_redis_ms_median=redis_pages[len(redis_pages) // 2] * 1e3,
+        page_archive_ms_median=archive_pages[len(archive_pages) // 2] * 1e3,
+        pages=len(archive_pages),
+    )
+
+
+def print_archive(r: ArchiveResult, version: str) -> None:
+    print(
+        f"redis-server {version}; one job of {r.prompts} x {r.n} draws, texts ~{r.text_bytes_mean:.0f} B"
+    )
+    print(
+        "| Redis B/draw live | Redis B/draw archived: used_memory (job's keys) | archive B/draw (total) "
+        "| write s (draws/s) | delete s | open s | page ms Redis / archive (median of 200) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| {r.redis_bytes_per_draw_live:.0f} | {r.redis_bytes_per_draw_archived:.3f} "
+        f"({r.redis_bytes_job_keys_archived / r.draws:.3f}: {r.redis_bytes_job_keys_archived:,} B) "
+        f"| {r.archive_bytes_per_draw:.1f} "
+        f"({r.archive_bytes / 2**20:.1f} MiB) | {r.write_s:.1f} ({r.write_draws_per_s:,.0f}) "
+        f"| {r.delete_s:.2f} | {r.open_cold_s:.3f} "
+        f"| {r.page_redis_ms_median:.2f} / {r.page_archive_ms_median:.2f} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=1_000_000, help="draws per configuration")
@@ -156,8 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--binary-scores", action="store_true", help="store 0.0/1.0 scores")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--archive", action="store_true", help="measure archiving one prompts x n job instead"
+    )
+    parser.add_argument("--prompts", type=int, default=1000, help="prompts of the --archive job")
     args = parser.parse_args(argv)
     sizes = args.n or [64, 1024, 8192]
+    if args.archive:
+        return main_archive(args)
 
     with tempfile.TemporaryDirectory(prefix="probeval-redis-bench-") as tmp:
         root = Path(tmp)
@@ -201,6 +354,31 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"redis": version, "results": [asdict(r) for r in results]}, indent=2)
         )
+    return 0
+
+
+def main_archive(args: argparse.Namespace) -> int:
+    n = (args.n or [1024])[0]
+    with tempfile.TemporaryDirectory(prefix="probeval-archive-bench-") as tmp:
+        root = Path(tmp)
+        group = ProcessGroup(root / "logs")
+        try:
+            url = start_redis(group, root / "data", free_port(), appendonly=True)
+            client = connect(url)
+            version = client.info("server")["redis_version"]
+            result = measure_archive(
+                client,
+                root / "archive",
+                prompts=args.prompts,
+                n=n,
+                text_bytes=args.text_bytes,
+                seed=args.seed,
+            )
+        finally:
+            group.stop()
+    print_archive(result, version)
+    if args.json:
+        args.json.write_text(json.dumps({"redis": version, "archive": asdict(result)}, indent=2))
     return 0
 
 

@@ -249,7 +249,11 @@ class LocalStack:
     ) -> None:
         self.state_dir = state_dir
         self.group = ProcessGroup(state_dir / "logs")
+        # Finished jobs move to Parquet under the state directory unless the environment
+        # names another archive (PROBEVAL_ARCHIVE_URL, shared/archive.py).
         self.env: dict[str, str] = {}
+        if not os.environ.get("PROBEVAL_ARCHIVE_URL"):
+            self.env["PROBEVAL_ARCHIVE_URL"] = str((state_dir / "archive").resolve())
         self.workers: dict[str, Supervised] = {}
         self.backoff_s = backoff_s
         self.fast_failure_s = fast_failure_s

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the lock files in locks/ from pyproject.toml with uv (`make lock`). One lock per
 # install path, each pinning every package (direct and transitive) to one version:
-#   locks/dev.txt          .[cpu-sampler,endpoint-sampler,dev]  scripts/setup.sh: .venv and CI
-#   locks/base.txt         .                   Dockerfile gateway and scorer images
+#   locks/dev.txt          .[cpu-sampler,endpoint-sampler,archive-s3,dev]  scripts/setup.sh: .venv and CI
+#   locks/base.txt         .[archive-s3]       Dockerfile gateway and scorer images
 #   locks/sampler-cpu.txt  .[cpu-sampler]      Dockerfile sampler-cpu image
 #   locks/sampler-gpu.txt  .[gpu-sampler]      Dockerfile sampler-gpu image
 #   locks/sampler-endpoint.txt  .[endpoint-sampler]  Dockerfile sampler-endpoint image
@@ -35,8 +35,8 @@ compile() {
   echo "lock.sh: wrote $out ($(grep -c '^[A-Za-z0-9]' "$out") packages)"
 }
 
-compile locks/dev.txt --extra cpu-sampler --extra endpoint-sampler --extra dev "${no_vision[@]}"
-compile locks/base.txt
+compile locks/dev.txt --extra cpu-sampler --extra endpoint-sampler --extra archive-s3 --extra dev "${no_vision[@]}"
+compile locks/base.txt --extra archive-s3
 compile locks/sampler-cpu.txt --extra cpu-sampler "${no_vision[@]}"
 compile locks/sampler-gpu.txt --extra gpu-sampler
 compile locks/sampler-endpoint.txt --extra endpoint-sampler

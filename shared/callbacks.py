@@ -22,7 +22,7 @@ import redis
 from shared import keys
 from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.queues import enqueue_callback
+from shared.queues import enqueue_archive, enqueue_callback
 from shared.schemas import CallbackDelivery, ErrorInfo, JobStatus
 from shared.store import Store
 
@@ -164,13 +164,24 @@ def set_status_and_notify(
     allowed_from: Iterable[JobStatus],
     error: ErrorInfo | None = None,
 ) -> JobStatus | None:
-    """``Store.set_status``, and when the job has just ended, queue its webhook. Only the
-    caller whose compare-and-set moved the job to a terminal status queues, and a marker set
-    once per job guards the queueing too: one delivery per job."""
+    """``Store.set_status``, and when the job has just ended, queue its webhook and the move
+    of its draws to the archive. Only the caller whose compare-and-set moved the job to a
+    terminal status queues, and a marker set once per job guards each queueing too: one
+    delivery and one archiving task per job."""
     old = store.set_status(job_id, new, allowed_from=allowed_from, error=error)
     if old is not None and new.terminal:
         queue_delivery(store, rq, settings, job_id)
+        queue_archive(store, rq, settings, job_id)
     return old
+
+
+def queue_archive(store: Store, rq: redis.Redis, settings: Settings, job_id: str) -> bool:
+    """Queue the job's archiving task (``archive_after_s`` from now) unless it was; True if
+    queued."""
+    if not store.r.hsetnx(keys.job(job_id), "archive_queued", "1"):
+        return False
+    enqueue_archive(rq, job_id, settings)
+    return True
 
 
 def queue_delivery(store: Store, rq: redis.Redis, settings: Settings, job_id: str) -> bool:

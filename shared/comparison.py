@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.draws import JobDraws
 from shared.errors import Conflict, InvalidInput
 from shared.schemas import (
     CompareOptions,
@@ -63,8 +64,9 @@ def check_comparable(a: JobRecord, b: JobRecord) -> None:
 def job_rows(store: Store, job: JobRecord) -> list[list[float]]:
     """Every stored score of each prompt, in sample-index order."""
     rows = []
+    draws = JobDraws(store, job)
     for index in range(len(job.spec.prompts)):
-        scores = store.all_scores(job.id, index)
+        scores = draws.all_scores(index)
         rows.append([scores[i] for i in sorted(scores)])
     return rows
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,6 +105,35 @@ class Settings(BaseSettings):
         ge=60,
         le=10 * 365 * 24 * 3_600,
         description="How long jobs, samples and results live.",
+    )
+
+    # Archive (shared/archive.py): a finished job's draws and results move from Redis to Parquet
+    # files under this URL, ``archive_after_s`` after the job ends; Redis then holds its record.
+    archive_url: str = Field(
+        "var/archive",
+        min_length=1,
+        description="Where finished jobs are archived as Parquet: a folder (default var/archive, "
+        "under the state directory of `probeval up`) or an fsspec URL such as "
+        "s3://bucket/prefix (install probeval[archive-s3]), gs://, az://.",
+    )
+    archive_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='fsspec storage options of the archive as JSON, e.g. {"endpoint_url": '
+        '"http://minio:9000"} for an S3-compatible server (credentials: the backend\'s own '
+        "variables, AWS_ACCESS_KEY_ID etc.).",
+    )
+    archive_after_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=30 * 24 * 3_600.0,
+        description="Seconds after a job ends before its draws move to the archive (0: at once). "
+        "Redis holds a finished job's draws this long.",
+    )
+    archive_sweep_s: float = Field(
+        3_600.0,
+        ge=10.0,
+        le=7 * 24 * 3_600.0,
+        description="How often one scorer deletes archives past their retention.",
     )
 
     # Worker registry: a worker refreshes its heartbeat every ``heartbeat_s`` and is listed

@@ -1,6 +1,7 @@
 """A job's draws and results in the formats other tools read: JSON lines, CSV and Parquet.
 
-Everything is produced page by page (``PAGE`` draws of one prompt per Redis round trip), so the
+Everything is produced page by page (``PAGE`` draws of one prompt per Redis round trip, or
+per archive read once the job is archived: shared/draws.py), so the
 memory an export needs does not grow with the job: a 1,000 x 1,024 job is never held whole.
 Parquet is written row group by row group to a file (its footer comes last), then streamed.
 """
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shared.draws import JobDraws
 from shared.schemas import JobResults, PromptResult
 from shared.store import JobRecord, Store
 
@@ -27,11 +29,11 @@ def iter_draws(store: Store, job: JobRecord) -> Iterator[list[tuple[str, int, st
     """Pages of (prompt id, sample index, text, score) in prompt order, then index order.
     Indices without a stored draw (a cancelled job) are skipped."""
     n = job.spec.sampling.n
+    draws = JobDraws(store, job)
     for prompt_index, prompt in enumerate(job.spec.prompts):
         for start in range(0, n, PAGE):
             indices = list(range(start, min(start + PAGE, n)))
-            texts = store.texts(job.id, prompt_index, indices)
-            scores = store.scores(job.id, prompt_index, indices)
+            texts, scores = draws.page(prompt_index, indices)
             page = [
                 (prompt.id, i, t, s)
                 for i, t, s in zip(indices, texts, scores, strict=True)

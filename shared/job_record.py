@@ -38,11 +38,13 @@ from shared.schemas import (
 # ARGV: 1 job id, 2 now, 3 heartbeats younger than this are live ('' = do not check),
 # 4 most active jobs of the tenant ('' = no limit), 5 retention (s), 6 time the record expires,
 # 7 number of record fields F, 8 number of chunks C, 9 number of keys to copy K (a rescore's
-# source draws), then F field/value pairs, C chunk id/ChunkTask JSON pairs, K source/destination
+# source draws), 10 the source's record when there are keys to copy ('' otherwise): a source
+# archived meanwhile (shared/archive.py) has no draw keys left to copy, then F field/value pairs, C chunk id/ChunkTask JSON pairs, K source/destination
 # key pairs, then the staged commands that enqueue the chunks (shared.queues.stage_chunks), each
 # as its argument count and its arguments: they run in this step, so a job is never stored
 # without its chunks on the queue, nor enqueued when refused.
-# Returns {'ok', active jobs now}, {'quota', active jobs} or {'no_model', 0}; only 'ok' writes.
+# Returns {'ok', active jobs now}, {'quota', active jobs}, {'no_model', 0} or {'archived', 0};
+# only 'ok' writes.
 # unpack() is bounded by Lua's C stack (~8000 values): the plan is written 500 chunks at a time.
 ADMIT_JOB = """
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
@@ -51,8 +53,11 @@ if ARGV[4] ~= '' and active >= tonumber(ARGV[4]) then return {'quota', active} e
 if ARGV[3] ~= '' and redis.call('ZCOUNT', KEYS[4], ARGV[3], '+inf') == 0 then
   return {'no_model', 0}
 end
+if ARGV[10] ~= '' and redis.call('HEXISTS', ARGV[10], 'archive') == 1 then
+  return {'archived', 0}
+end
 local fields, chunks, copies = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local i = 10
+local i = 11
 redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * fields - 1))
 i = i + 2 * fields
 local last = i + 2 * chunks - 1
@@ -154,6 +159,7 @@ class Verdict(StrEnum):
     ok = "ok"
     quota = "quota"
     no_model = "no_model"
+    archived = "archived"  # a rescore's source was archived: its draws come from the archive
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ def admit_args(
     source_job: str | None = None,
     chunk_max_n: int | None = None,
     enqueue: Sequence[Command] = (),
+    copy_source: bool = True,
 ) -> list[Any]:
     """The admission script's ARGV: the job record, its chunks, the copies and queue commands."""
     samples_total = len(spec.prompts) * spec.sampling.n
@@ -227,6 +234,7 @@ def admit_args(
     copies: list[str] = []
     if source_job is not None:
         record["source_job"] = source_job
+    if source_job is not None and copy_source:
         for index in range(len(spec.prompts)):
             copies += [keys.job_texts(source_job, index), keys.job_texts(job_id, index)]
         copies += [keys.job_greedy_texts(source_job), keys.job_greedy_texts(job_id)]
@@ -242,6 +250,7 @@ def admit_args(
         len(record),
         len(chunks),
         len(copies) // 2,
+        keys.job(source_job) if source_job is not None and copy_source else "",
     ]
     for name, value in record.items():
         args += [name, value]

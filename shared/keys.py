@@ -9,6 +9,9 @@ PREFIX = "probeval"
 SCORE_QUEUE = "probeval-score"
 # Webhook deliveries: served by scorer processes, ahead of their scoring chunks.
 CALLBACK_QUEUE = "probeval-callbacks"
+# Moving a finished job's draws to the archive (shared/archive.py): served by scorer processes,
+# after their scoring chunks (an archive can wait; a running job's chunks should not).
+ARCHIVE_QUEUE = "probeval-archive"
 _SAMPLE_QUEUE_PREFIX = "probeval-sample-"
 RQ_QUEUE_LIST_PREFIX = "rq:queue:"
 
@@ -37,6 +40,14 @@ def rq_callback_id(job_id: str) -> str:
     """The RQ job id of a job's webhook delivery (one per job)."""
     return f"{job_id}-callback"
 
+
+def rq_archive_id(job_id: str) -> str:
+    """The RQ job id of a job's archiving task (one per job)."""
+    return f"{job_id}-archive"
+
+
+# Lease that lets one scorer at a time sweep expired archives (shared/archive_retention.py).
+ARCHIVE_SWEEP_LEASE = f"{PREFIX}:archive:sweep-lease"
 
 # Jobs
 JOBS_INDEX = f"{PREFIX}:jobs"  # sorted set: job id -> created_at

@@ -5,6 +5,8 @@ enqueued, and tasks are named by dotted path so the gateway never imports worker
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 import redis
 from rq import Queue, Retry
@@ -31,6 +33,10 @@ SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
 SCORE_TASK = "workers.scorer.tasks.score_chunk"
 JUDGE_TASK = "workers.sampler.judging.judge_chunk"
 DELIVER_TASK = "workers.callbacks.deliver_callback"
+ARCHIVE_TASK = "workers.scorer.archiving.archive_job"
+# Waits between attempts of an archiving task that raised (the store unreachable, or a cancelled
+# job's last chunks still running): about a day in all, then it fails and the draws stay in Redis.
+ARCHIVE_RETRY_INTERVALS = [10, 30, 60, 120, 300, 600, 1800, 3600, 3600, 3600, 7200, 7200]
 
 # Expiry of a cancelled chunk's RQ record enqueued without a failure_ttl (none are, today).
 RETENTION_FALLBACK_S = 7 * 24 * 3600
@@ -54,6 +60,51 @@ def score_queue(conn: redis.Redis) -> Queue:
 def callback_queue(conn: redis.Redis) -> Queue:
     """The RQ queue of webhook deliveries (served by the scorer)."""
     return Queue(keys.CALLBACK_QUEUE, connection=conn, serializer=JSONSerializer)
+
+
+def archive_queue(conn: redis.Redis) -> Queue:
+    return Queue(keys.ARCHIVE_QUEUE, connection=conn, serializer=JSONSerializer)
+
+
+def enqueue_archive(
+    conn: redis.Redis, job_id: str, settings: Settings, *, delay_s: float | None = None
+) -> None:
+    """Queue the move of the job's draws to the archive, ``archive_after_s`` from now (RQ's
+    scheduler, run by scorer workers, releases it). One RQ id per job: queueing twice replaces
+    the pending task. Its record outlives no other key of the job (``ttl``)."""
+    delay = settings.archive_after_s if delay_s is None else delay_s
+    options: dict[str, Any] = {
+        "args": (job_id,),
+        "timeout": settings.job_timeout_s,
+        "result_ttl": 600,
+        "ttl": int(settings.retention_s + delay) + 1,
+        "failure_ttl": settings.retention_s,
+        "job_id": keys.rq_archive_id(job_id),
+        "retry": Retry(max=len(ARCHIVE_RETRY_INTERVALS), interval=ARCHIVE_RETRY_INTERVALS),
+        "description": f"archive of job {job_id}",
+    }
+    queue = archive_queue(conn)
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), ARCHIVE_TASK, **options)
+    else:
+        queue.enqueue_call(ARCHIVE_TASK, **options)
+
+
+def drop_archiving(conn: redis.Redis, job_id: str) -> bool:
+    """Delete the job's archiving task (queued, scheduled or done); True if there was one."""
+    try:
+        Job.fetch(keys.rq_archive_id(job_id), connection=conn, serializer=JSONSerializer).delete()
+    except NoSuchJobError:
+        return False
+    return True
+
+
+def chunks_in_flight(conn: redis.Redis, job_id: str, chunk_ids: list[int]) -> int:
+    """How many stages of the job's chunks are still queued, running or waiting in RQ."""
+    waiting = (RqStatus.QUEUED, RqStatus.STARTED, RqStatus.SCHEDULED, RqStatus.DEFERRED)
+    rq_ids = chunk_job_ids(job_id, chunk_ids)
+    jobs = Job.fetch_many(rq_ids, connection=conn, serializer=JSONSerializer)
+    return sum(1 for job in jobs if job is not None and job.get_status() in waiting)
 
 
 def callback_retry_intervals(settings: Settings) -> list[int]:

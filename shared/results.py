@@ -8,6 +8,7 @@ import numpy as np
 
 from shared.adaptive import stream_states
 from shared.bounds import ASSUMPTIONS, compute_bounds
+from shared.draws import JobDraws
 from shared.errors import Conflict
 from shared.schemas import (
     FullScoreBounds,
@@ -191,12 +192,19 @@ def _decisions(prompts: list[PromptResult]) -> dict[str, int] | None:
 def readable_results(store: Store, job: JobRecord) -> JobResults:
     """The results a caller may read: the stored ones once the job has succeeded, partial ones
     computed from what was scored once it is cancelled; otherwise a Conflict."""
-    if job.status == JobStatus.succeeded:
-        results = store.results(job.id)
+    if job.status in (JobStatus.succeeded, JobStatus.cancelled):
+        # Redis holds a succeeded job's results; the archive, a succeeded or cancelled one's.
+        results = JobDraws(store, job).results()
         if results is not None:
             return results
     if job.status == JobStatus.cancelled:
-        return build_results(store, job, status=JobStatus.cancelled)
+        built = build_results(store, job, status=JobStatus.cancelled)
+        # Archived while it was computed (its Redis copy may be half deleted): the archive
+        # holds what the job's complete scores gave.
+        archived = store.get_job(job.id)
+        if archived.archive is not None:
+            return JobDraws(store, archived).results() or built
+        return built
     raise Conflict(
         f"job {job.id} is {job.status.value}; results exist once it has succeeded "
         "(or partial ones once it is cancelled)",

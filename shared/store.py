@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -59,6 +60,8 @@ return added
 """
 
 ACTIVE = ACTIVE_STATUSES  # the statuses a job can still leave
+# Record field: the chunk ids of an archived job, whose chunk plan was deleted (shared/archive.py).
+CHUNK_IDS_FIELD = "chunk_ids"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class JobRecord:
     source_job: str | None = None
     callback: CallbackState | None = None
     prompts_open: int | None = None  # adaptive jobs: prompts whose stream is still drawing
+    archive: str | None = None  # the archive folder, once the draws moved there (shared/archive.py)
 
     def view(self) -> JobView:
         adaptive = None
@@ -108,9 +112,17 @@ def connect(url: str) -> Redis:
 class Store:
     """Jobs and their data in Redis; every key comes from ``shared.keys``."""
 
-    def __init__(self, client: Redis, *, retention_s: int) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        retention_s: int,
+        archive_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.r = client
         self.retention_s = retention_s
+        # fsspec storage options for reading archived jobs (PROBEVAL_ARCHIVE_OPTIONS).
+        self.archive_options: Mapping[str, Any] = archive_options or {}
         self._save_new = client.register_script(_SAVE_NEW_FIELDS)
         self._set_status = client.register_script(SET_STATUS)
         self._admit = client.register_script(ADMIT_JOB)
@@ -129,6 +141,7 @@ class Store:
         max_active: int | None = None,
         live_after: float | None = None,
         enqueue: Sequence[Command] = (),
+        copy_source: bool = True,
     ) -> Admission:
         """Store the job, its chunk plan, its place among the tenant's active jobs and in the
         tenant's listing, and run the staged ``enqueue`` commands (``shared.queues.stage_chunks``),
@@ -137,7 +150,9 @@ class Store:
         the ``source_job`` whose draws it scores: they are copied server-side into its own keys in
         the same step, and its draws count as generated (no sampling chunk runs). An adaptive job
         (``spec.stopping``) plans only its first rounds here: its planned draws, its open prompts
-        and the slice size ``chunk_max_n`` its later rounds must be cut with are recorded."""
+        and the slice size ``chunk_max_n`` its later rounds must be cut with are recorded.
+        With ``copy_source`` False the caller wrote the rescore's draws already (its source is
+        archived: ``services.gateway.rescoring``)."""
         reply = self._admit(
             keys=admit_keys(job_id, spec.model, tenant),
             args=admit_args(
@@ -152,6 +167,7 @@ class Store:
                 source_job=source_job,
                 chunk_max_n=chunk_max_n,
                 enqueue=enqueue,
+                copy_source=copy_source,
             ),
         )
         return parse_admission(reply)
@@ -176,6 +192,7 @@ class Store:
             error=error,
             source_job=str(raw["source_job"]) if raw.get("source_job") else None,
             callback=callback_state({str(k): str(v) for k, v in raw.items()}),
+            archive=str(raw["archive"]) if raw.get("archive") else None,
         )
 
     def get_status(self, job_id: str) -> JobStatus | None:
@@ -211,6 +228,14 @@ class Store:
         return sorted(
             (ChunkTask.model_validate_json(v) for v in raw.values()), key=lambda c: c.chunk_id
         )
+
+    def chunk_ids(self, job_id: str) -> list[int]:
+        """The ids of the job's chunks, from its plan or, once archived, its record."""
+        plan = self.r.hkeys(keys.job_chunks(job_id))
+        if plan:
+            return sorted(int(c) for c in plan)
+        kept = self.r.hget(keys.job(job_id), CHUNK_IDS_FIELD)
+        return [int(c) for c in str(kept).split(",")] if kept else []
 
     def delete_job(self, job_id: str) -> int:
         """Remove every key of the job; returns how many keys were removed."""

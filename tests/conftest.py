@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.reliability",
     "tests.fixtures.gateway",
     "tests.fixtures.deploy",
+    "tests.fixtures.s3",
 ]
 
 

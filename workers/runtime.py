@@ -40,7 +40,11 @@ def build(
     """Connect to the settings' Redis; a sampler passes its loaded engine and model name."""
     return Runtime(
         settings=settings,
-        store=Store(connect(settings.redis_url), retention_s=settings.retention_s),
+        store=Store(
+            connect(settings.redis_url),
+            retention_s=settings.retention_s,
+            archive_options=settings.archive_options,
+        ),
         rq=rq_connection(settings.redis_url),
         engine=engine,
         model=model,

@@ -56,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "and distribution-free bounds on what the model says.",
     )
     app.state.settings = settings
-    app.state.store = Store(connect(settings.redis_url), retention_s=settings.retention_s)
+    app.state.store = Store(
+        connect(settings.redis_url),
+        retention_s=settings.retention_s,
+        archive_options=settings.archive_options,
+    )
     app.state.rq = rq_connection(settings.redis_url)
     app.state.keys = KeyRing.from_settings(settings)
     app.state.watcher = JobWatcher(app.state.store)

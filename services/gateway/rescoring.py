@@ -2,7 +2,9 @@
 
 Nothing is generated: the new job's chunk plan is the same as a fresh job's, but every chunk
 goes straight to the score queue, and the draws (and greedy texts) are copied inside Redis into
-the new job's keys when it is created, so the new job lives on when its source expires.
+the new job's keys when it is created, so the new job lives on when its source expires. A source
+already archived (shared/archive.py) has its draws read from the archive, prompt by prompt,
+into the new job's keys before the job is admitted.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import redis
 
 from services.gateway.capabilities import check_capabilities
 from services.gateway.submission import check_job, refused
+from shared import keys
 from shared.callbacks import check_callback
 from shared.config import Settings
+from shared.draws import JobDraws
 from shared.errors import Conflict
+from shared.job_record import Verdict
 from shared.planning import plan_chunks
 from shared.queues import sample_queue, score_queue, stage_chunks
 from shared.schemas import JobCreate, JobStatus, RescoreRequest, new_job_id
@@ -71,18 +76,61 @@ def submit_rescore(
     chunks = plan_chunks(
         job_id, spec, chunk_max_n=settings.chunk_max_n, chunk_draws=settings.chunk_draws
     )
-    # One atomic step, as for a new job: the limit, the copy of the source's draws, the record
-    # and every chunk on the score queue (no sampler is needed, so no live-model check).
-    admission = store.create_job(
-        job_id,
-        spec,
-        chunks,
-        tenant=tenant,
-        source_job=source_id,
-        max_active=settings.max_active_jobs_per_tenant,
-        enqueue=stage_chunks(queue, chunks, settings, judging=judging),
-    )
+    archived = source.archive is not None
+    for _ in range(2):
+        if archived:
+            restore_draws(store, JobDraws(store, store.get_job(source_id)), job_id)
+        # One atomic step, as for a new job: the limit, the copy of the source's draws (unless
+        # restored from its archive), the record and every chunk on the score queue (no sampler
+        # is needed, so no live-model check).
+        admission = store.create_job(
+            job_id,
+            spec,
+            chunks,
+            tenant=tenant,
+            source_job=source_id,
+            max_active=settings.max_active_jobs_per_tenant,
+            enqueue=stage_chunks(queue, chunks, settings, judging=judging),
+            copy_source=not archived,
+        )
+        if admission.verdict is not Verdict.archived:
+            break
+        archived = True  # archived since it was read: restore from the archive, once
+    if not admission.accepted:
+        delete_restored(store, job_id, len(spec.prompts))
     error = refused(admission, settings)
     if error is not None:
         raise error
     return job_id
+
+
+def restore_draws(store: Store, draws: JobDraws, job_id: str) -> None:
+    """Write an archived source's draws, greedy and rendered texts into ``job_id``'s keys (with
+    the retention of every key), one prompt per round trip."""
+    archive = draws.archived
+    if archive is None:
+        raise Conflict(
+            f"job {draws.job.id}: its draws are neither in Redis nor archived", param="id"
+        )
+    for index in range(len(draws.job.spec.prompts)):
+        texts = archive.texts(index)
+        if texts:
+            pipe = store.r.pipeline(transaction=False)
+            pipe.hset(keys.job_texts(job_id, index), mapping={str(i): t for i, t in texts.items()})
+            pipe.expire(keys.job_texts(job_id, index), store.retention_s)
+            pipe.execute()
+    for name, values in (
+        (keys.job_greedy_texts(job_id), archive.greedy_texts()),
+        (keys.job_rendered_prompts(job_id), archive.rendered_prompts()),
+    ):
+        if values:
+            store.r.hset(name, mapping={str(k): v for k, v in values.items()})
+            store.r.expire(name, store.retention_s)
+
+
+def delete_restored(store: Store, job_id: str, prompts: int) -> None:
+    """Remove restored draws of a rescore that was not admitted."""
+    names = [keys.job_texts(job_id, i) for i in range(prompts)]
+    names += [keys.job_greedy_texts(job_id), keys.job_rendered_prompts(job_id)]
+    for start in range(0, len(names), 500):
+        store.r.delete(*names[start : start + 500])

@@ -190,3 +190,22 @@ def test_a_plan_of_many_chunks_is_stored_whole(store: Store) -> None:
     ]
     assert store.create_job("big", SPEC, plan, tenant="t").accepted
     assert store.chunk_plan("big") == plan
+
+
+def test_a_rescore_of_a_source_archived_meanwhile_is_refused_and_writes_nothing(
+    store: Store,
+) -> None:
+    register_model(store, "tiny")
+    assert admit(store, "src") is Verdict.ok
+    store.save_texts("src", 0, {0: "a", 1: "b", 2: "c", 3: "d"})
+    store.r.hset(keys.job("src"), "archive", "/somewhere/src")  # archived after it was read
+    refused = store.create_job("re", SPEC, chunks("re"), tenant="t", source_job="src")
+    assert refused.verdict is Verdict.archived
+    assert not store.r.exists(keys.job("re"), keys.job_texts("re", 0))
+    # Restored from the archive by the caller: admitted without the copy.
+    admitted = store.create_job(
+        "re", SPEC, chunks("re"), tenant="t", source_job="src", copy_source=False
+    )
+    assert admitted.accepted
+    assert store.get_job("re").source_job == "src"
+    assert not store.r.exists(keys.job_texts("re", 0))

@@ -26,6 +26,10 @@ TESTED_SCRIPTS = {
     "shared/job_record.py:SET_STATUS": ("tests/shared/test_store_scripts.py", "test_set_status_"),
     "shared/job_record.py:ADMIT_JOB": ("tests/shared/test_job_record.py", "test_"),
     "shared/adaptive.py:_ADVANCE": ("tests/shared/test_store_scripts.py", "test_advance_"),
+    "shared/archive.py:RECORD_ARCHIVE": (
+        "tests/workers/scorer/test_archiving.py",
+        "test_record_archive_",
+    ),
 }
 
 

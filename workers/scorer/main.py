@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 
 from shared.config import Settings
-from shared.queues import callback_queue, score_queue
+from shared.queues import archive_queue, callback_queue, score_queue
 from workers import runtime
 from workers.supervision import chunk_worker, serve
 
@@ -50,5 +50,6 @@ def run_scorer(settings: Settings, *, burst: bool = False) -> None:
     # fork per chunk. ``serve`` adds abandoned-chunk detection and reconnects (supervision.py).
     # Webhook deliveries first (short, and a job's end should not wait behind chunks); their
     # retries wait in RQ's scheduled registry, which the scheduler this worker runs empties.
-    make = chunk_worker([callback_queue(rt.rq), score_queue(rt.rq)], rt)
+    # Archiving last: it can wait, and a running job's chunks should not wait behind it.
+    make = chunk_worker([callback_queue(rt.rq), score_queue(rt.rq), archive_queue(rt.rq)], rt)
     serve(make, worker_id, rt, burst=burst, with_scheduler=True)

@@ -31,6 +31,8 @@ def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": "job deleted"}
     if job.status == JobStatus.failed:
         return {"skipped": "job failed"}
+    if job.archive is not None:
+        return {"skipped": "job archived"}
     # Draws of a cancelled job are still scored: cancelling keeps what was drawn. A rescore
     # job has no sampling chunk, so it starts running here.
     store.set_status(task.job_id, JobStatus.running, allowed_from=[JobStatus.queued])

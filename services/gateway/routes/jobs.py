@@ -19,6 +19,7 @@ from services.gateway.deps import (
 )
 from services.gateway.errors import ERROR_RESPONSES, ERROR_RESPONSES_JSON
 from services.gateway.rescoring import submit_rescore
+from shared.draws import JobDraws
 from shared.errors import NotFound
 from shared.job_listing import list_jobs
 from shared.report import render_report
@@ -124,9 +125,9 @@ def get_report(job_id: str, store: StoreDep, tenant: TenantDep) -> HTMLResponse:
     job = store.get_job(job_id, tenant=tenant)
     results = readable_results(store, job)
     index = {p.id: i for i, p in enumerate(job.spec.prompts)}
+    draws = JobDraws(store, job)
     scores = [
-        [v for _, v in sorted(store.all_scores(job_id, index[p.id]).items())]
-        for p in results.prompts
+        [v for _, v in sorted(draws.all_scores(index[p.id]).items())] for p in results.prompts
     ]
     return HTMLResponse(render_report(job_id, job.spec, results, scores))
 
@@ -147,17 +148,15 @@ def get_samples(
         raise NotFound(f"prompt_id: job {job_id} has no prompt {prompt_id!r}", param="prompt_id")
     index = ids.index(prompt_id)
     indices = list(range(offset, min(offset + limit, job.spec.sampling.n)))
-    texts = store.texts(job_id, index, indices)
-    scores = store.scores(job_id, index, indices)
+    draws = JobDraws(store, job)
+    texts, scores = draws.page(index, indices)
     samples = [
         Sample(index=i, text=t, score=s)
         for i, t, s in zip(indices, texts, scores, strict=True)
         if t is not None
     ]
-    rendered = job.spec.prompts[index].prompt or store.rendered_prompt(job_id, index)
-    return SamplesPage(
-        samples=samples, total=store.count_texts(job_id, index), rendered_prompt=rendered
-    )
+    rendered = job.spec.prompts[index].prompt or draws.rendered_prompt(index)
+    return SamplesPage(samples=samples, total=draws.count(index), rendered_prompt=rendered)
 
 
 @router.delete(
@@ -178,6 +177,6 @@ def cancel_job(
     """Cancel the job (its stored draws are kept), or with ``purge`` delete all its data."""
     job = store.get_job(job_id, tenant=tenant)
     if purge:
-        cancellation.purge_job(store, rq, job)
+        cancellation.purge_job(store, rq, settings, job)
         return Response(status_code=204)
     return cancellation.cancel_job(store, rq, settings, job)
