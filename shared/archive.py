@@ -94,6 +94,8 @@ def draw_keys(job: JobRecord) -> list[str]:
 
 
 def delete_draw_keys(store: Store, job: JobRecord) -> int:
+    """Step 5: delete ``draw_keys`` (the chunk ids kept in the record first); returns how many
+    keys were deleted."""
     plan_ids = [str(c) for c in store.r.hkeys(keys.job_chunks(job.id))]
     if plan_ids:  # a re-run finds the plan gone and the ids kept
         store.r.hset(keys.job(job.id), CHUNK_IDS_FIELD, ",".join(sorted(plan_ids, key=int)))

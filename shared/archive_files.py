@@ -50,6 +50,7 @@ def job_folder(base_url: str, job_id: str) -> str:
 
 
 def draws_schema() -> Any:
+    """The Arrow schema of ``draws.parquet``."""
     import pyarrow as pa
 
     return pa.schema(
@@ -64,6 +65,7 @@ def draws_schema() -> Any:
 
 
 def prompts_schema() -> Any:
+    """The Arrow schema of ``prompts.parquet``."""
     import pyarrow as pa
 
     return pa.schema(

@@ -63,6 +63,7 @@ def callback_queue(conn: redis.Redis) -> Queue:
 
 
 def archive_queue(conn: redis.Redis) -> Queue:
+    """The queue of archiving tasks (served by scorers, after their scoring chunks)."""
     return Queue(keys.ARCHIVE_QUEUE, connection=conn, serializer=JSONSerializer)
 
 

@@ -43,6 +43,7 @@ def results_to_archive(store: Store, job: JobRecord) -> JobResults | None:
 
 
 def archive_job(rt: Runtime, job_id: str) -> dict[str, Any]:
+    """Archive the ended job ``job_id`` (see the module docstring); what it did, for RQ."""
     store, settings = rt.store, rt.settings
     try:
         job = store.get_job(job_id)

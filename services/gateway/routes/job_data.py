@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from services.gateway.deps import StoreDep, TenantDep
 from services.gateway.errors import ERROR_RESPONSES
+from shared.draws import JobDraws
 from shared.errors import NotFound
 from shared.schemas import JobCreate, PromptScores
 from shared.stats import dkw_epsilon
@@ -39,7 +40,7 @@ def get_scores(
     ids = [p.id for p in job.spec.prompts]
     if prompt_id not in ids:
         raise NotFound(f"prompt_id: job {job_id} has no prompt {prompt_id!r}", param="prompt_id")
-    stored = store.all_scores(job_id, ids.index(prompt_id))
+    stored = JobDraws(store, job).all_scores(ids.index(prompt_id))
     scores = [stored[i] for i in sorted(stored)]
     alpha = job.spec.alpha
     uniform = job.spec.stopping is not None

@@ -87,6 +87,9 @@ def everything(client: TestClient, job_id: str, *, results: bool = True) -> dict
                 params={"prompt_id": p, "offset": offset, "limit": limit},
             )
             out[f"samples {p} {offset} {limit}"] = resp.content
+        out[f"scores {p}"] = client.get(
+            f"/v1/jobs/{job_id}/scores", params={"prompt_id": p}
+        ).content
     out["jsonl"] = client.get(f"/v1/jobs/{job_id}/samples.jsonl").content
     out["parquet draws"] = client.get(f"/v1/jobs/{job_id}/export.parquet").content
     if results:
