@@ -245,7 +245,7 @@ def measure_archive(
     # MEMORY USAGE of what is left of the job (record, chunk plan): used_memory also moves
     # with allocator and dictionary effects of deleting a million fields.
     left = [keys.job(job_id), *client.scan_iter(match=keys.job_keys_pattern(job_id))]
-    key_bytes = sum(int(client.memory_usage(k) or 0) for k in left)
+    key_bytes = sum(int(client.memory_usage(k, samples=0) or 0) for k in left)  # exact
     t0 = time.perf_counter()
     ArchivedJob.open(location, {}, cache=False)
     open_cold_s = time.perf_counter() - t0

@@ -42,7 +42,7 @@ def cancel_job(store: Store, rq: redis.Redis, settings: Settings, job: JobRecord
     cancelled = set_status_and_notify(
         store, rq, settings, job.id, JobStatus.cancelled, allowed_from=ACTIVE
     )
-    drop_chunks(rq, job.id, [c.chunk_id for c in store.chunk_plan(job.id)], delete=False)
+    drop_chunks(rq, job.id, store.chunk_ids(job.id), delete=False)
     if cancelled is None:
         raise Conflict(
             f"job {job.id} is {job.status.value}; only queued or running jobs can be cancelled "

@@ -56,7 +56,7 @@ def archive_job(rt: Runtime, job_id: str) -> dict[str, Any]:
         return {"archived": job.archive, "deleted_keys": delete_draw_keys(store, job)}
     # A cancelled or failed job's running chunks finish after its status changed; their
     # writes must land before the copy is taken.
-    waiting = chunks_in_flight(rt.rq, job_id, [c.chunk_id for c in store.chunk_plan(job_id)])
+    waiting = chunks_in_flight(rt.rq, job_id, store.chunk_ids(job_id))
     if waiting:
         raise ArchiveNotReady(f"{waiting} chunk stages of job {job_id} are still queued or running")
     location, manifest = write_archive(
