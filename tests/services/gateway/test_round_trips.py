@@ -54,7 +54,7 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 def test_submit_and_poll_are_one_round_trip_each(
     client: TestClient, store: Store, trips: Counter[str]
 ) -> None:
-    first = client.post("/v1/jobs", json=BODY)  # loads the script, RQ reads the server version
+    first = client.post("/v1/jobs", json=BODY)  # loads the script
     assert first.status_code == 202, first.text
     for _ in range(98):  # stored and active jobs add no round trip (100 is the quota)
         assert client.post("/v1/jobs", json=BODY).status_code == 202
