@@ -125,6 +125,9 @@ def _run_endpoint_sampler(args: argparse.Namespace, endpoint: str, settings: Set
     from workers.sampler.openai_engine import EndpointConfig
 
     config = EndpointConfig.from_settings(settings, url=endpoint, served_model=served, api_key=key)
+    # httpx logs every request at INFO: thousands a minute from a busy endpoint sampler (a judge
+    # makes two per draw to render it). Failures are logged by the engine itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         run_endpoint_sampler(config, args.name, settings, burst=args.burst)
     except SamplerExit as exc:
