@@ -17,7 +17,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from shared import keys
+from shared import keys, rq_records
 from shared.config import Settings
 from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import JUDGE_TASK, SAMPLE_TASK, SCORE_TASK, rq_connection, stage_chunks
@@ -211,3 +211,25 @@ def test_stage_chunks_uses_the_template(redis_url: str) -> None:
     records = chunk_records(SCORE_TASK, "score", SETTINGS.job_timeout_s, SETTINGS.retention_s)
     assert records is not None
     assert normalized(staged) == normalized(records.stage(keys.SCORE_QUEUE, PLANS["fixed"]))
+
+
+def test_another_record_shape_falls_back_to_rq_itself(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An RQ that stages an enqueue in other commands (pyproject allows rq>=2.0): the template
+    refuses and stage_chunks stages with RQ itself, so the records stay RQ's either way."""
+    monkeypatch.setattr(rq_records, "_prototype_commands", lambda *args: [(("SADD", "k", "v"), {})])
+    chunk_records.cache_clear()
+    try:
+        assert (
+            chunk_records(SCORE_TASK, "score", SETTINGS.job_timeout_s, SETTINGS.retention_s) is None
+        )
+        queue = Queue(
+            keys.SCORE_QUEUE, connection=rq_connection(redis_url), serializer=JSONSerializer
+        )
+        staged = stage_chunks(queue, PLANS["fixed"], SETTINGS)
+        assert normalized(staged) == normalized(
+            rq_staged(queue, SCORE_TASK, "score", PLANS["fixed"])
+        )
+    finally:
+        chunk_records.cache_clear()  # the next caller builds the real template again
