@@ -12,8 +12,10 @@ draws is the tightest seen so far), which Ville's inequality allows.
   c/(1 - m) with c = 1/2. Evaluated on the grid m = j / grid_size; an end is reported as the last
   rejected grid point next to the first non-rejected one, which is conservative by at most
   1 / grid_size.
-* ``binary_mixture_sequence``: Robbins' Beta(1/2, 1/2) mixture martingale for 0/1 scores,
-  ``M_t(p) = B(S_t + 1/2, t - S_t + 1/2) / (B(1/2, 1/2) p^S_t (1 - p)^(t - S_t))``;
+* ``binary_mixture_sequence``: Robbins' mixture martingale for 0/1 scores, by default with the
+  Beta(1/2, 1/2) prior,
+  ``M_t(p) = B(S_t + 1/2, t - S_t + 1/2) / (B(1/2, 1/2) p^S_t (1 - p)^(t - S_t))``, or with a
+  threshold the threshold-tuned prior (``shared.stats.sequential.threshold_prior``);
   ``C_t = {p : M_t(p) < 1/alpha}``. The ends are found by bisection to 1e-12 and reported on the
   excluded side. No grid.
 """
@@ -27,7 +29,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from shared.errors import InvalidInput
 from shared.stats.betting import TRUNCATION
-from shared.stats.sequential import BettingState, MixtureState, betting_update, mixture_update
+from shared.stats.sequential import (
+    JEFFREYS,
+    BettingState,
+    MixtureState,
+    betting_update,
+    mixture_update,
+    threshold_prior,
+)
 from shared.stats.validation import check_alpha, check_score_matrix
 
 FloatArray = NDArray[np.float64]
@@ -72,13 +81,26 @@ def betting_sequence(
     return ConfidenceSequence(lower=lower, upper=upper)
 
 
-def binary_mixture_sequence(x: ArrayLike, *, alpha: float) -> ConfidenceSequence:
-    """Beta(1/2, 1/2)-mixture confidence sequence for p = P(X = 1) over prefixes of a 0/1 row."""
+def binary_mixture_sequence(
+    x: ArrayLike, *, alpha: float, threshold: float | None = None
+) -> ConfidenceSequence:
+    """Mixture confidence sequence for p = P(X = 1) over prefixes of a 0/1 row.
+
+    Prior Beta(1/2, 1/2), or with ``threshold`` (in (0, 1), chosen before the data) the
+    threshold-tuned prior a stopping rule with that threshold uses (``threshold_prior``).
+    """
     alpha = check_alpha(alpha)
     row = _row(x, "x")
     not_binary = (row != 0.0) & (row != 1.0)
     if not_binary.any():
         j = int(np.argmax(not_binary))
         raise InvalidInput(f"x[{j}] is {float(row[j])!r}; allowed: exactly 0 or 1", param=f"x[{j}]")
-    _, lower, upper = mixture_update(MixtureState(), row == 1.0, alpha)
+    prior = JEFFREYS
+    if threshold is not None:
+        if not (isinstance(threshold, float | int) and 0.0 < float(threshold) < 1.0):
+            raise InvalidInput(
+                f"threshold is {threshold!r}; allowed: a number in (0, 1)", param="threshold"
+            )
+        prior = threshold_prior(float(threshold))
+    _, lower, upper = mixture_update(MixtureState(prior=prior), row == 1.0, alpha)
     return ConfidenceSequence(lower=lower, upper=upper)

@@ -5,10 +5,15 @@ scores, so an update costs O(round) for the Beta mixture and O(round x grid) for
 O(draws so far); memory is O(1) and O(grid). Both report the running intersection of the
 sequence over every t seen (Ville's inequality makes the intersection valid at once).
 
-* ``MixtureState``: Robbins' Beta(1/2, 1/2) mixture for p = P(event) from 0/1 outcomes,
-  ``M_t(p) = B(S_t + 1/2, t - S_t + 1/2) / (B(1/2, 1/2) p^S_t (1 - p)^(t - S_t))``;
-  ``C_t = {p : M_t(p) < 1/alpha}``, two-sided at 1 - alpha over all t at once. Ends by bisection
-  to 1e-12, reported on the excluded side. State: (t, S_t, lower, upper).
+* ``MixtureState``: Robbins' mixture martingale for p = P(event) from 0/1 outcomes,
+  ``M_t(p) = m_t / (p^S_t (1 - p)^(t - S_t))`` with ``m_t`` the marginal likelihood of the
+  outcomes under a prior on p (``MixturePrior``); ``C_t = {p : M_t(p) < 1/alpha}``, two-sided at
+  1 - alpha over all t at once for ANY fixed prior (M_t(p) is a mean-1 martingale when p is the
+  true rate; Ville's inequality). The default prior is Beta(1/2, 1/2); a threshold rule uses
+  ``threshold_prior(tau)``, which puts most of its mass on p = 0 so that a stream with no events
+  leaves tau at about ln(1 / (0.8 alpha)) / tau draws, near the fixed-n Clopper-Pearson
+  ln(1 / alpha) / tau. Ends by bisection to 1e-12, reported on the excluded side.
+  State: (t, S_t, lower, upper, the prior).
 * ``BettingState``: Waudby-Smith & Ramdas (JRSSB 2024) hedged capital for E[X], X in [0, 1],
   with the confidence-sequence bets ``lambda_t = sqrt(2 ln(2/alpha) / (sigma2_{t-1} t ln(1+t)))``
   truncated at c/m and c/(1 - m), c = 1/2; m is rejected once K+ or K- reaches 2/alpha. On the
@@ -57,32 +62,105 @@ def uniform_dkw_epsilon(t: int, alpha: float) -> float:
 
 
 @dataclass(frozen=True)
+class MixturePrior:
+    """The mixing prior: atoms of mass ``zero`` at p = 0 and ``one`` at p = 1, plus
+    ``1 - zero - one`` times Beta(a, b).
+
+    Any prior fixed before the data gives a valid sequence; the prior only decides where the
+    sequence is tight. ``zero > 0`` keeps the likelihood of an all-0 stream at (1 - p)^t instead
+    of the Beta marginal's ~ t^-a (1 - p)^t, which is what certifies "below tau" early.
+    """
+
+    zero: float = 0.0
+    one: float = 0.0
+    a: float = 0.5
+    b: float = 0.5
+
+    def to_dict(self) -> dict[str, float]:
+        return {"zero": self.zero, "one": self.one, "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, float]) -> MixturePrior:
+        return cls(zero=float(d["zero"]), one=float(d["one"]), a=float(d["a"]), b=float(d["b"]))
+
+    def log_marginal(self, s: FloatArray, f: FloatArray) -> FloatArray:
+        """log of the prior-averaged likelihood of ``s`` ones and ``f`` zeros (in any order)."""
+        from scipy.special import betaln  # a few hundred ms of import; only the mixture needs it
+
+        out = np.asarray(betaln(s + self.a, f + self.b) - betaln(self.a, self.b), np.float64)
+        if self.zero == 0.0 and self.one == 0.0:
+            return out
+        out = out + math.log1p(-(self.zero + self.one))
+        # An atom's likelihood is 1 while the stream has only its value, 0 after the first other.
+        if self.zero > 0.0:
+            out = np.logaddexp(out, np.where(s == 0.0, math.log(self.zero), -np.inf))
+        if self.one > 0.0:
+            out = np.logaddexp(out, np.where(f == 0.0, math.log(self.one), -np.inf))
+        return out
+
+
+JEFFREYS = MixturePrior()
+# Threshold prior for a small tau (the leak regime): 0.8 on p = 0 costs ln(1/0.8) = 0.22 nats
+# against the fixed-n likelihood ratio of an all-0 stream, i.e. ~22 extra draws at tau = 0.01
+# (480 against Clopper-Pearson's 459 at alpha = 0.01, against 864 for Beta(1/2, 1/2)). The rest
+# is Beta(1/2, b) with mean 5 tau, so rates a few times tau are still certified "above" about as
+# fast as with Beta(1/2, 1/2) (simulated in docs/metrics.md). Mirrored for tau near 1; between,
+# both sides cost alike and Beta(1/2, 1/2) stays.
+_ATOM_MASS = 0.8
+_MEAN_OVER_TAU = 5.0
+_TUNED_BELOW = 0.1
+
+
+def threshold_prior(tau: float) -> MixturePrior:
+    """The prior a p_full/survival threshold rule uses: tuned to tau, fixed before any draw."""
+    if tau <= _TUNED_BELOW:
+        mean = _MEAN_OVER_TAU * tau
+        return MixturePrior(zero=_ATOM_MASS, a=0.5, b=0.5 * (1.0 - mean) / mean)
+    if tau >= 1.0 - _TUNED_BELOW:
+        mean = _MEAN_OVER_TAU * (1.0 - tau)
+        return MixturePrior(one=_ATOM_MASS, a=0.5 * (1.0 - mean) / mean, b=0.5)
+    return JEFFREYS
+
+
+@dataclass(frozen=True)
 class MixtureState:
-    """``t`` outcomes seen, ``s`` of them 1; ``lower``/``upper``: the running intersection."""
+    """``t`` outcomes seen, ``s`` of them 1; ``lower``/``upper``: the running intersection;
+    ``prior``: the mixing prior, fixed at the stream's start and kept with it."""
 
     t: int = 0
     s: int = 0
     lower: float = 0.0
     upper: float = 1.0
+    prior: MixturePrior = JEFFREYS
 
     def to_json(self) -> str:
-        return json.dumps({"t": self.t, "s": self.s, "lower": self.lower, "upper": self.upper})
+        d: dict[str, object] = {"t": self.t, "s": self.s, "lower": self.lower, "upper": self.upper}
+        if self.prior != JEFFREYS:  # states stored before priors existed read back as Jeffreys
+            d["prior"] = self.prior.to_dict()
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> MixtureState:
         d = json.loads(text)
-        return cls(t=int(d["t"]), s=int(d["s"]), lower=float(d["lower"]), upper=float(d["upper"]))
+        prior = MixturePrior.from_dict(d["prior"]) if "prior" in d else JEFFREYS
+        return cls(
+            t=int(d["t"]),
+            s=int(d["s"]),
+            lower=float(d["lower"]),
+            upper=float(d["upper"]),
+            prior=prior,
+        )
 
 
 def mixture_prefix_bounds(
-    s: FloatArray, t: FloatArray, alpha: float
+    s: FloatArray, t: FloatArray, alpha: float, prior: MixturePrior = JEFFREYS
 ) -> tuple[FloatArray, FloatArray]:
     """The mixture interval after each prefix (``s`` ones in ``t`` outcomes), not intersected."""
-    from scipy.special import betaln  # a few hundred ms of import; only the mixture needs it
-
     f = t - s
-    # p is in C_t iff S log p + F log(1 - p) > log B(S + 1/2, F + 1/2) - log B(1/2, 1/2) + log a.
-    threshold = betaln(s + 0.5, f + 0.5) - betaln(0.5, 0.5) + math.log(alpha)
+    # p is in C_t iff S log p + F log(1 - p) > log m_t + log alpha; the likelihood is unimodal
+    # in p (maximum at S / t, which is always inside as m_t <= max likelihood), so C_t is an
+    # interval whatever the prior.
+    threshold = prior.log_marginal(s, f) + math.log(alpha)
     p_hat = s / t
     # Both ends at once: loglik is concave with its maximum at p_hat (inside); bisect towards
     # 0 and towards 1 together, keeping the `outside` point excluded (reported on that side).
@@ -117,10 +195,12 @@ def mixture_update(
         return state, np.empty(0), np.empty(0)
     s = state.s + np.cumsum(outcomes, dtype=np.float64)
     t = state.t + np.arange(1, k + 1, dtype=np.float64)
-    lo, hi = mixture_prefix_bounds(s, t, alpha)
+    lo, hi = mixture_prefix_bounds(s, t, alpha, state.prior)
     lo = np.maximum.accumulate(np.maximum(lo, state.lower))
     hi = np.minimum.accumulate(np.minimum(hi, state.upper))
-    new = MixtureState(t=state.t + k, s=int(s[-1]), lower=float(lo[-1]), upper=float(hi[-1]))
+    new = MixtureState(
+        t=state.t + k, s=int(s[-1]), lower=float(lo[-1]), upper=float(hi[-1]), prior=state.prior
+    )
     return new, lo, hi
 
 

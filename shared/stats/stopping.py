@@ -9,8 +9,11 @@ target's confidence sequence is updated (``shared.stats.sequential``) and the st
 * ``width`` is set and ``upper - lower <= width``: decision ``"estimated"``, reason ``"width"``;
 * it reached ``max_n``: decision ``"undecided"``, reason ``"max_n"``.
 
-Targets: ``p_full`` = P(score = 1) and ``survival`` = P(score > x) by the Beta(1/2, 1/2) mixture
-on the event's indicator; ``mean`` = E[score] by hedged-capital betting. The sequence is
+Targets: ``p_full`` = P(score = 1) and ``survival`` = P(score > x) by a mixture sequence on the
+event's indicator (prior Beta(1/2, 1/2) for a width rule; for a threshold rule the prior of
+``threshold_prior(tau)``, fixed by the rule before any draw, which certifies a stream with no
+events below tau in ~480 draws at tau = alpha = 0.01 instead of 864); ``mean`` = E[score] by
+hedged-capital betting. The sequence is
 two-sided at 1 - alpha uniformly over t, so its interval at the (data-dependent) stopping time
 covers the target with probability >= 1 - alpha, and a threshold decision is wrong with
 probability <= alpha. Round boundaries depend only on the rule, never on the data.
@@ -30,7 +33,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.errors import InvalidInput
-from shared.stats.sequential import BettingState, MixtureState, betting_update, mixture_update
+from shared.stats.sequential import (
+    JEFFREYS,
+    BettingState,
+    MixturePrior,
+    MixtureState,
+    betting_update,
+    mixture_update,
+    threshold_prior,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -153,11 +164,16 @@ def _betting(state: StreamState) -> BettingState:
     return state.betting
 
 
+def mixture_prior(rule: StoppingRule) -> MixturePrior:
+    """The mixing prior of a p_full/survival stream: tuned to the threshold when there is one."""
+    return threshold_prior(rule.threshold) if rule.threshold is not None else JEFFREYS
+
+
 def start_stream(rule: StoppingRule) -> StreamState:
     """The state of a stream before any draw: the statistic the rule's target needs."""
     if rule.target == "mean":
         return StreamState(n=0, mixture=None, betting=BettingState.start())
-    return StreamState(n=0, mixture=MixtureState(), betting=None)
+    return StreamState(n=0, mixture=MixtureState(prior=mixture_prior(rule)), betting=None)
 
 
 def _events(rule: StoppingRule, scores: FloatArray) -> NDArray[np.bool_]:
