@@ -1,15 +1,16 @@
 """Adaptive jobs: each prompt drawn in rounds, its next round enqueued only while it is open.
 
-A round is one chunk (sampled, then scored, like any chunk). When the scorer has stored a
-round's scores it calls ``advance_round``: the prompt's stream state (``shared.stats.stopping``)
-is read from Redis, the round's scores folded in (O(round), never O(draws so far)) and the
-result written back by one Lua compare-and-set on the stream's draw count, which in the same
-step either records the prompt's stop or records the next round's chunk in the job's plan
-(``chunks_total`` and the planned draws grow with it). Only then is the recorded chunk enqueued.
+A chunk holds one round of each of its prompts (sampled, then scored, like any chunk). When the
+scorer has stored a chunk's scores it calls ``advance_chunk``: each prompt's stream state
+(``shared.stats.stopping``) is read from Redis, its round's scores folded in (O(round), never
+O(draws so far)) and the results written back by one Lua compare-and-set on the streams' draw
+counts, which in the same step records each prompt's stop and records the next rounds of the
+prompts still open as ONE chunk in the job's plan (``chunks_total`` and the planned draws grow
+with it), so engine batches stay large. Only then is the recorded chunk enqueued.
 
 Crash safety: a scorer killed anywhere in here is re-run by RQ (abandoned-job detection). The
-re-run finds the compare-and-set already applied (the draw count moved on) and only enqueues
-the recorded next round if it is not in the job's enqueued set; a round is never folded in
+re-run finds the compare-and-set already applied (the draw counts moved on) and only enqueues
+the recorded next chunk if it is not in the job's enqueued set; a round is never folded in
 twice, never lost, and no round is planned past a stop. Round boundaries and chunk ids depend
 only on the spec (and the chunk_max_n recorded at submission), and seeds only on slice starts,
 so a seeded job run twice, or interrupted by crashes, draws the same texts and stops each
@@ -34,39 +35,50 @@ from shared.sequential import check_stopping, rule_from_spec
 from shared.stats.stopping import StoppingRule, StreamState, advance, start_stream
 from shared.store import JobRecord, Store
 
-# KEYS: streams hash, job hash, chunks hash. ARGV: [1] prompt field, [2] draws expected (the
-# round's start), [3] new state JSON, [4] new draw count, [5] '1' if the state is a stop,
-# [6] next chunk id, [7] next chunk JSON, [8] next round's draws, [9] max_draws ('' = none),
-# [10] the state as stopped by max_draws, [11] retention (s).
-# Returns 0: already applied (or not this round's turn); 1: next round recorded; 2: stopped by
-# the rule; 3: folded in, job no longer active (nothing planned); 4: stopped by max_draws.
-_ADVANCE = """
-local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1] .. ':n') or '0')
-if n ~= tonumber(ARGV[2]) then return 0 end
-redis.call('EXPIRE', KEYS[1], ARGV[11])
-if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[1] .. ':n', ARGV[4])
-  redis.call('HINCRBY', KEYS[2], 'prompts_open', -1)
-  return 2
+# KEYS: streams hash, job hash, chunks hash. ARGV: [1] prompts in the scored chunk (m),
+# [2] next chunk id, [3] next chunk JSON up to its slices' "[", [4] the JSON after their "]",
+# [5] max_draws ('' = none), [6] retention (s); then 8 fields per prompt: prompt field, draws
+# expected (the round's start), new state JSON, new draw count, '1' if the state is a stop, the
+# next round's slices as JSON list items, the next round's draws, the state as stopped by
+# max_draws. All prompts or none: a chunk's rounds are folded in by one call, so if any prompt's
+# draw count has moved on the whole chunk was applied before (a retry or duplicate).
+# Returns {0}: already applied; {1, prompts in the next chunk (0: none recorded), prompts
+# closed (by the rule or by max_draws)}. An ended job folds the rounds in but plans nothing.
+_ADVANCE_CHUNK = """
+local m = tonumber(ARGV[1])
+for j = 0, m - 1 do
+  local o = 6 + 8 * j
+  local n = tonumber(redis.call('HGET', KEYS[1], ARGV[o + 1] .. ':n') or '0')
+  if n ~= tonumber(ARGV[o + 2]) then return {0} end
 end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
 local status = redis.call('HGET', KEYS[2], 'status')
-if status ~= 'queued' and status ~= 'running' then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[1] .. ':n', ARGV[4])
-  return 3
-end
-if ARGV[9] ~= '' then
-  local planned = tonumber(redis.call('HGET', KEYS[2], 'samples_total') or '0')
-  if planned + tonumber(ARGV[8]) > tonumber(ARGV[9]) then
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[10], ARGV[1] .. ':n', ARGV[4])
-    redis.call('HINCRBY', KEYS[2], 'prompts_open', -1)
-    return 4
+local active = status == 'queued' or status == 'running'
+local planned = tonumber(redis.call('HGET', KEYS[2], 'samples_total') or '0')
+local parts, draws, closed = {}, 0, 0
+for j = 0, m - 1 do
+  local o = 6 + 8 * j
+  local field = ARGV[o + 1]
+  local state = ARGV[o + 3]
+  if ARGV[o + 5] == '1' then
+    closed = closed + 1
+  elseif active and ARGV[5] ~= ''
+      and planned + draws + tonumber(ARGV[o + 7]) > tonumber(ARGV[5]) then
+    state = ARGV[o + 8]
+    closed = closed + 1
+  elseif active then
+    parts[#parts + 1] = ARGV[o + 6]
+    draws = draws + tonumber(ARGV[o + 7])
   end
+  redis.call('HSET', KEYS[1], field, state, field .. ':n', ARGV[o + 4])
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3], ARGV[1] .. ':n', ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])
-redis.call('HINCRBY', KEYS[2], 'chunks_total', 1)
-redis.call('HINCRBY', KEYS[2], 'samples_total', tonumber(ARGV[8]))
-return 1
+if closed > 0 then redis.call('HINCRBY', KEYS[2], 'prompts_open', -closed) end
+if #parts > 0 then
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. table.concat(parts, ',') .. ARGV[4])
+  redis.call('HINCRBY', KEYS[2], 'chunks_total', 1)
+  redis.call('HINCRBY', KEYS[2], 'samples_total', draws)
+end
+return {1, #parts, closed}
 """
 
 
@@ -82,15 +94,22 @@ def later_rounds(rule: StoppingRule) -> int:
     return math.ceil((rule.max_n - rule.first_end()) / rule.round)
 
 
-def round_chunk_id(spec: JobCreate, prompt_index: int, start: int) -> int:
-    """The chunk id of the round of ``prompt_index`` that starts at draw ``start`` (> 0).
+def successor_chunk_id(spec: JobCreate, chunk_id: int) -> int:
+    """The id of the chunk that holds the next rounds of every prompt of chunk ``chunk_id`` that
+    is still open.
 
     First-plan chunks are numbered 0 .. prompts (the greedy chunk and at most one chunk per
-    prompt); later rounds follow, ``later_rounds`` ids per prompt: a fixed id per round, so a
-    repeated enqueue of a round is the same RQ job."""
-    rule = rule_of(spec)
-    k = (start - rule.first_end()) // rule.round  # 0 for the second round
-    return len(spec.prompts) + 1 + prompt_index * later_rounds(rule) + k
+    prompt); each is the head of a lane whose prompts stay together round after round (they all
+    start at draw 0 and move on by ``round``, so they are always at the same draw). A lane's
+    later rounds follow, ``later_rounds`` ids per lane: a fixed id per round, so a repeated
+    enqueue of a round is the same RQ job, and engine batches stay as large as the lane's open
+    prompts allow instead of one small chunk per prompt."""
+    per_lane = later_rounds(rule_of(spec))
+    base = len(spec.prompts) + 1
+    if chunk_id < base:
+        return base + chunk_id * per_lane
+    lane, k = divmod(chunk_id - base, per_lane)
+    return base + lane * per_lane + k + 1
 
 
 def first_round_draws(spec: JobCreate) -> int:
@@ -153,68 +172,90 @@ def _enqueue_recorded(
     pipe.execute()
 
 
-def read_stream(store: Store, job: JobRecord, prompt_index: int) -> StreamState:
-    """A prompt's stored stream state, or a fresh one before its first round is folded in."""
-    raw = store.r.hget(keys.job_streams(job.id), str(prompt_index))
-    return StreamState.from_json(str(raw)) if raw else start_stream(rule_of(job.spec))
+def round_spans(task: ChunkTask) -> dict[int, tuple[int, int]]:
+    """Per prompt, the draws ``start .. end - 1`` of the one round this chunk holds for it."""
+    spans: dict[int, tuple[int, int]] = {}
+    for sl in task.slices:
+        lo, hi = spans.get(sl.prompt_index, (sl.start, sl.start + sl.count))
+        spans[sl.prompt_index] = (min(lo, sl.start), max(hi, sl.start + sl.count))
+    return spans
 
 
-def advance_round(
-    store: Store,
-    rq: redis.Redis,
-    settings: Settings,
-    job: JobRecord,
-    prompt_index: int,
-    start: int,
-    end: int,
-) -> str:
-    """Fold the scored round ``start .. end - 1`` of one prompt into its stream; stop it or
-    record and enqueue its next round. Idempotent (see the module docstring). Returns what
-    happened, for the task's log."""
+def read_streams(store: Store, job: JobRecord, prompts: list[int]) -> list[StreamState]:
+    """The prompts' stored stream states (a fresh one before a prompt's first round)."""
+    raws = store.r.hmget(keys.job_streams(job.id), [str(i) for i in prompts])
     rule = rule_of(job.spec)
-    state = read_stream(store, job, prompt_index)
-    if state.n != start:
-        if state.n == end and not state.stopped:
-            # This round was folded in before a crash: make sure its successor is queued.
-            _enqueue_recorded(store, rq, settings, job, round_chunk_id(job.spec, prompt_index, end))
+    return [StreamState.from_json(str(raw)) if raw else start_stream(rule) for raw in raws]
+
+
+def chunk_json_ends(job_id: str, chunk_id: int) -> tuple[str, str]:
+    """A chunk's JSON before and after the items of its slices list (pydantic's own dump)."""
+    text = ChunkTask(job_id=job_id, chunk_id=chunk_id, slices=[]).model_dump_json()
+    head, tail = text.split('"slices":[]')
+    return head + '"slices":[', "]" + tail
+
+
+def advance_chunk(
+    store: Store, rq: redis.Redis, settings: Settings, job: JobRecord, task: ChunkTask
+) -> str:
+    """Fold the scored rounds of one chunk into their prompts' streams; stop those that are
+    done and record the open ones' next rounds as ONE chunk, then enqueue it. Idempotent (see
+    the module docstring). Returns what happened, for the task's log."""
+    rule = rule_of(job.spec)
+    spans = round_spans(task)
+    prompts = sorted(spans)
+    states = read_streams(store, job, prompts)
+    successor = successor_chunk_id(job.spec, task.chunk_id)
+    if any(st.n != spans[i][0] for i, st in zip(prompts, states, strict=True)):
+        # Folded in before a crash (all or nothing): make sure the successor is queued.
+        _enqueue_recorded(store, rq, settings, job, successor)
         return "already applied"
-    values = store.scores(job.id, prompt_index, list(range(start, end)))
-    if any(v is None for v in values):
-        raise RuntimeError(f"round {start}..{end - 1} of prompt {prompt_index} is not all scored")
-    new = advance(state, rule, np.array(values, dtype=np.float64), job.spec.alpha)
-    next_end = rule.next_end(new.n)
-    cid = round_chunk_id(job.spec, prompt_index, new.n) if not new.stopped else -1
-    chunk = ChunkTask(
-        job_id=job.id,
-        chunk_id=cid,
-        slices=round_slices(prompt_index, new.n, next_end, job_chunk_max_n(store, job)),
-    ) if not new.stopped else None  # fmt: skip
-    budget_stop = StreamState(
-        n=new.n, mixture=new.mixture, betting=new.betting, decision="undecided", reason="max_draws"
-    )
-    outcome = int(
-        store.r.register_script(_ADVANCE)(
-            keys=[keys.job_streams(job.id), keys.job(job.id), keys.job_chunks(job.id)],
-            args=[
-                str(prompt_index),
-                start,
-                new.to_json(),
-                new.n,
-                "1" if new.stopped else "0",
-                cid,
-                chunk.model_dump_json() if chunk else "",
-                next_end - new.n,
-                "" if job.spec.max_draws is None else job.spec.max_draws,
-                budget_stop.to_json(),
-                store.retention_s,
-            ],
+    chunk_max_n = job_chunk_max_n(store, job)
+    args: list[str | int] = []
+    for i, state in zip(prompts, states, strict=True):
+        start, end = spans[i]
+        values = store.scores(job.id, i, list(range(start, end)))
+        if any(v is None for v in values):
+            raise RuntimeError(f"round {start}..{end - 1} of prompt {i} is not all scored")
+        new = advance(state, rule, np.array(values, dtype=np.float64), job.spec.alpha)
+        next_end = rule.next_end(new.n)
+        slices = [] if new.stopped else round_slices(i, new.n, next_end, chunk_max_n)
+        budget_stop = StreamState(
+            n=new.n,
+            mixture=new.mixture,
+            betting=new.betting,
+            decision="undecided",
+            reason="max_draws",
         )
+        args += [
+            str(i),
+            start,
+            new.to_json(),
+            new.n,
+            "1" if new.stopped else "0",
+            ",".join(sl.model_dump_json() for sl in slices),
+            next_end - new.n,
+            budget_stop.to_json(),
+        ]
+    head, tail = chunk_json_ends(job.id, successor)
+    result = store.r.register_script(_ADVANCE_CHUNK)(
+        keys=[keys.job_streams(job.id), keys.job(job.id), keys.job_chunks(job.id)],
+        args=[
+            len(prompts),
+            successor,
+            head,
+            tail,
+            "" if job.spec.max_draws is None else job.spec.max_draws,
+            store.retention_s,
+            *args,
+        ],
     )
-    if outcome == 1:
-        _enqueue_recorded(store, rq, settings, job, cid)
-    return {0: "already applied", 1: "next round", 2: "stopped", 3: "job ended", 4: "budget"}[
-        outcome
-    ]
+    applied, *counts = (int(v) for v in result)
+    if not applied:
+        return "already applied"
+    if counts[0] > 0:
+        _enqueue_recorded(store, rq, settings, job, successor)
+    return f"{counts[0]} prompts go on, {counts[1]} stopped"
 
 
 def job_chunk_max_n(store: Store, job: JobRecord) -> int:

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from shared import keys
-from shared.adaptive import _ADVANCE
+from shared.adaptive import _ADVANCE_CHUNK
 from shared.planning import plan_chunks
 from shared.schemas import ErrorInfo, JobCreate, JobStatus
 from shared.store import ACTIVE, Store
@@ -25,7 +25,7 @@ TESTED_SCRIPTS = {
     ),
     "shared/job_record.py:SET_STATUS": ("tests/shared/test_store_scripts.py", "test_set_status_"),
     "shared/job_record.py:ADMIT_JOB": ("tests/shared/test_job_record.py", "test_"),
-    "shared/adaptive.py:_ADVANCE": ("tests/shared/test_store_scripts.py", "test_advance_"),
+    "shared/adaptive.py:_ADVANCE_CHUNK": ("tests/shared/test_store_scripts.py", "test_advance_"),
     "shared/archive.py:RECORD_ARCHIVE": (
         "tests/workers/scorer/test_archiving.py",
         "test_record_archive_",
@@ -182,16 +182,24 @@ def test_set_status_terminal_leaves_the_tenants_active_jobs(store: Store, final:
 # ---- _ADVANCE: one adaptive round folded in at most once, the next one recorded or not -----
 
 
-def advance(r: redis.Redis, *, start: int, stop: bool = False, max_draws: str = "") -> int:
-    """Run the script for prompt 0 of job ``a`` with a round of 16 draws ending at start + 16."""
-    script = r.register_script(_ADVANCE)
-    return int(
-        script(
+def advance(
+    r: redis.Redis, *, start: int, stop: tuple[bool, bool] = (False, False), max_draws: str = ""
+) -> list[int]:
+    """Run the script for a chunk with rounds of prompts 0 and 1 of job ``t``: 16 draws each,
+    ending at start + 16; the next chunk (id 7) gets the rounds of those that go on."""
+    script = r.register_script(_ADVANCE_CHUNK)
+    per_prompt: list[object] = []
+    for i in (0, 1):
+        per_prompt += [str(i), start, f'{{"n": {start + 16}, "p": {i}}}', start + 16,
+                       "1" if stop[i] else "0", f'{{"slice": {i}}}', 16,
+                       f'{{"stopped": "max_draws", "p": {i}}}']  # fmt: skip
+    return [
+        int(v)
+        for v in script(
             keys=["t:streams", "t:job", "t:chunks"],
-            args=["0", start, f'{{"n": {start + 16}}}', start + 16, "1" if stop else "0",
-                  7, '{"chunk": 7}', 16, max_draws, '{"stopped": "max_draws"}', 600],
+            args=[2, 7, '{"chunk": 7, "slices": [', "]}", max_draws, 600, *per_prompt],
         )
-    )  # fmt: skip
+    ]
 
 
 @pytest.fixture()
@@ -200,38 +208,63 @@ def adaptive_job(redis_client: redis.Redis) -> redis.Redis:
         "t:job",
         mapping={"status": "running", "samples_total": 48, "chunks_total": 3, "prompts_open": 3},
     )
-    redis_client.hset("t:streams", mapping={"0:n": 16})
+    redis_client.hset("t:streams", mapping={"0:n": 16, "1:n": 16})
     return redis_client
 
 
-def test_advance_records_the_next_round_once(adaptive_job: redis.Redis) -> None:
+def test_advance_records_one_next_chunk_for_the_open_prompts_once(
+    adaptive_job: redis.Redis,
+) -> None:
     r = adaptive_job
-    assert advance(r, start=16) == 1
-    assert r.hget("t:streams", "0") == '{"n": 32}' and r.hget("t:streams", "0:n") == "32"
-    assert r.hget("t:chunks", "7") == '{"chunk": 7}'
-    assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "64"]
+    assert advance(r, start=16) == [1, 2, 0]
+    assert r.hget("t:streams", "0") == '{"n": 32, "p": 0}' and r.hget("t:streams", "0:n") == "32"
+    assert r.hget("t:streams", "1:n") == "32"
+    assert r.hget("t:chunks", "7") == '{"chunk": 7, "slices": [{"slice": 0},{"slice": 1}]}'
+    assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "80"]
     assert 0 < r.ttl("t:streams") <= 600
-    # The same round again (a retry, a duplicate): not this round's turn any more.
-    assert advance(r, start=16) == 0
+    # The same chunk again (a retry, a duplicate): not this round's turn any more.
+    assert advance(r, start=16) == [0]
+    assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "80"]
+
+
+def test_advance_is_all_or_nothing(adaptive_job: redis.Redis) -> None:
+    r = adaptive_job
+    r.hset("t:streams", "1:n", 32)  # prompt 1 has moved on: the chunk was applied before
+    assert advance(r, start=16) == [0]
+    assert r.hget("t:streams", "0:n") == "16" and not r.exists("t:chunks")
+
+
+def test_advance_stop_closes_the_prompt_and_plans_only_the_open_one(
+    adaptive_job: redis.Redis,
+) -> None:
+    r = adaptive_job
+    assert advance(r, start=16, stop=(True, False)) == [1, 1, 1]
+    assert r.hget("t:job", "prompts_open") == "2"
+    assert r.hget("t:chunks", "7") == '{"chunk": 7, "slices": [{"slice": 1}]}'
     assert r.hmget("t:job", ["chunks_total", "samples_total"]) == ["4", "64"]
 
 
-def test_advance_stop_closes_the_prompt_and_plans_nothing(adaptive_job: redis.Redis) -> None:
+def test_advance_when_every_prompt_stops_plans_nothing(adaptive_job: redis.Redis) -> None:
     r = adaptive_job
-    assert advance(r, start=16, stop=True) == 2
-    assert r.hget("t:job", "prompts_open") == "2" and not r.exists("t:chunks")
+    assert advance(r, start=16, stop=(True, True)) == [1, 0, 2]
+    assert r.hget("t:job", "prompts_open") == "1" and not r.exists("t:chunks")
+    assert r.hget("t:job", "chunks_total") == "3"
 
 
 def test_advance_of_an_ended_job_folds_in_without_planning(adaptive_job: redis.Redis) -> None:
     r = adaptive_job
     r.hset("t:job", "status", "cancelled")
-    assert advance(r, start=16) == 3
+    assert advance(r, start=16) == [1, 0, 0]
     assert r.hget("t:streams", "0:n") == "32" and not r.exists("t:chunks")
-    assert r.hget("t:job", "chunks_total") == "3"
+    assert r.hget("t:job", "chunks_total") == "3" and r.hget("t:job", "prompts_open") == "3"
 
 
-def test_advance_over_max_draws_stops_the_prompt_undecided(adaptive_job: redis.Redis) -> None:
+def test_advance_over_max_draws_stops_the_prompts_that_do_not_fit(
+    adaptive_job: redis.Redis,
+) -> None:
     r = adaptive_job
-    assert advance(r, start=16, max_draws="60") == 4  # 48 planned + 16 > 60
-    assert r.hget("t:streams", "0") == '{"stopped": "max_draws"}'
-    assert r.hget("t:job", "prompts_open") == "2" and not r.exists("t:chunks")
+    assert advance(r, start=16, max_draws="70") == [1, 1, 1]  # 48 + 16 fits, + 16 more does not
+    assert r.hget("t:streams", "1") == '{"stopped": "max_draws", "p": 1}'
+    assert r.hget("t:streams", "1:n") == "32"
+    assert r.hget("t:chunks", "7") == '{"chunk": 7, "slices": [{"slice": 0}]}'
+    assert r.hget("t:job", "prompts_open") == "2" and r.hget("t:job", "samples_total") == "64"

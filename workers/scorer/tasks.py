@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.adaptive import advance_round
+from shared.adaptive import advance_chunk
 from shared.adaptive import finished as adaptive_finished
 from shared.callbacks import set_status_and_notify
 from shared.errors import NotFound
@@ -43,8 +43,7 @@ def score_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     else:
         scored = score_draws(store, job, task, stages)
     if job.spec.stopping is not None and not task.greedy:
-        for prompt_index, (start, end) in round_spans(task).items():
-            advance_round(store, rt.rq, rt.settings, job, prompt_index, start, end)
+        advance_chunk(store, rt.rq, rt.settings, job, task)
     done = store.mark_chunk_scored(task.job_id, task.chunk_id)
     t_final = time.perf_counter()
     if job.spec.stopping is not None:
@@ -119,15 +118,6 @@ def check_judged(store: Store, task: ChunkTask) -> None:
         indices = list(range(sl.start, sl.start + sl.count))
         if any(s is None for s in store.scores(task.job_id, sl.prompt_index, indices)):
             raise RuntimeError(f"judged scores of prompt {sl.prompt_index} are missing")
-
-
-def round_spans(task: ChunkTask) -> dict[int, tuple[int, int]]:
-    """Per prompt, the draws ``start .. end - 1`` of the one round this chunk holds for it."""
-    spans: dict[int, tuple[int, int]] = {}
-    for sl in task.slices:
-        lo, hi = spans.get(sl.prompt_index, (sl.start, sl.start + sl.count))
-        spans[sl.prompt_index] = (min(lo, sl.start), max(hi, sl.start + sl.count))
-    return spans
 
 
 def finalize(rt: Runtime, job: JobRecord) -> None:

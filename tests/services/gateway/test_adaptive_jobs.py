@@ -13,9 +13,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from shared import keys
+from shared.adaptive import successor_chunk_id
 from shared.config import Settings
 from shared.queues import rq_connection, sample_queue, score_queue
-from shared.schemas import BoundsOptions, StoppingSpec
+from shared.schemas import BoundsOptions, ChunkTask, StoppingSpec
 from shared.sequential import run_sequential
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
@@ -105,6 +106,30 @@ def test_adaptive_job_stops_each_prompt_when_its_answer_is_certain(
     assert "sequential.anytime.survival[x=0.5].upper" in header.split(",")
     parquet = client.get(f"/v1/jobs/{job_id}/export.parquet", params={"table": "results"})
     assert parquet.status_code == 200
+
+
+def test_the_open_prompts_next_rounds_go_in_one_chunk(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    # A width rule on the mean keeps the prompts open for a few rounds: after the greedy
+    # chunk and the one chunk of first rounds (3 x 16 draws fit 128), each later round of the
+    # prompts still open is ONE chunk, so the job has 1 + (rounds of its longest prompt) chunks.
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
+    stopping = {"target": "mean", "width": 0.3, "min_n": 16, "max_n": 512, "round": 16}
+    job_id = submit(client, stopping=stopping)
+    drain(rt)
+    results = client.get(f"/v1/jobs/{job_id}/results").json()
+    n_used = [p["sequential"]["n_used"] for p in results["prompts"]]
+    assert sum(n > 16 for n in n_used) >= 2, n_used  # at least two prompts went on together
+    assert int(store.r.hget(keys.job(job_id), "chunks_total") or 0) == 1 + max(n_used) // 16
+    spec = store.get_job(job_id).spec
+    second = ChunkTask.model_validate_json(
+        str(store.r.hget(keys.job_chunks(job_id), str(successor_chunk_id(spec, 1))))
+    )
+    assert sorted({sl.prompt_index for sl in second.slices}) == [
+        i for i, n in enumerate(n_used) if n > 16
+    ]
+    assert all(sl.start == 16 and sl.count == 16 for sl in second.slices)
 
 
 def test_seeded_adaptive_job_is_reproducible(
