@@ -102,7 +102,7 @@ class MixturePrior:
 JEFFREYS = MixturePrior()
 # Threshold prior for a small tau (the leak regime): 0.8 on p = 0 costs ln(1/0.8) = 0.22 nats
 # against the fixed-n likelihood ratio of an all-0 stream, i.e. ~22 extra draws at tau = 0.01
-# (480 against Clopper-Pearson's 459 at alpha = 0.01, against 864 for Beta(1/2, 1/2)). The rest
+# (478 against Clopper-Pearson's 459 at alpha = 0.01, against 851 for Beta(1/2, 1/2)). The rest
 # is Beta(1/2, b) with mean 5 tau, so rates a few times tau are still certified "above" about as
 # fast as with Beta(1/2, 1/2) (simulated in docs/metrics.md). Mirrored for tau near 1; between,
 # both sides cost alike and Beta(1/2, 1/2) stays.

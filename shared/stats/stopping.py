@@ -12,7 +12,7 @@ target's confidence sequence is updated (``shared.stats.sequential``) and the st
 Targets: ``p_full`` = P(score = 1) and ``survival`` = P(score > x) by a mixture sequence on the
 event's indicator (prior Beta(1/2, 1/2) for a width rule; for a threshold rule the prior of
 ``threshold_prior(tau)``, fixed by the rule before any draw, which certifies a stream with no
-events below tau in ~480 draws at tau = alpha = 0.01 instead of 864); ``mean`` = E[score] by
+events below tau in 478 draws at tau = alpha = 0.01 instead of 851); ``mean`` = E[score] by
 hedged-capital betting. The sequence is
 two-sided at 1 - alpha uniformly over t, so its interval at the (data-dependent) stopping time
 covers the target with probability >= 1 - alpha, and a threshold decision is wrong with
