@@ -127,7 +127,7 @@ def print_table(
 
 
 ADAPTIVE_THRESHOLD = 0.01
-ADAPTIVE_ROUND = 32
+ADAPTIVE_ROUND = 16  # the round of bench/adaptive.py (docs/BENCHMARKS.md)
 
 
 def adaptive_body(model: str, prompts: list[dict[str, Any]], args: argparse.Namespace) -> Any:
