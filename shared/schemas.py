@@ -920,19 +920,25 @@ class SamplesPage(BaseModel):
 
 
 class PromptScores(BaseModel):
-    """GET /v1/jobs/{id}/scores: every stored score of one prompt, without the texts."""
+    """Every stored score of one prompt, without the texts."""
 
     prompt_id: str
     scores: list[float] = Field(description="Scores in sampling order (draw index ascending).")
-    alpha: float = Field(description="The job's alpha, at which the band holds.")
     band_epsilon: float | None = Field(
         description="Half-width of the two-sided band around the empirical CDF at 1 - alpha: "
         "DKW (Massart's constant) for a fixed-n job, the time-uniform band of Howard & Ramdas "
         "for an adaptive one (valid under optional stopping); null without scores."
     )
+
+
+class JobScores(BaseModel):
+    """GET /v1/jobs/{id}/scores: the scores of the prompts asked for, in the order asked."""
+
+    alpha: float = Field(description="The job's alpha, at which each band holds.")
     band_holds_under_optional_stopping: bool = Field(
-        description="True for an adaptive job's time-uniform band."
+        description="True for an adaptive job's time-uniform bands."
     )
+    prompts: list[PromptScores]
 
 
 class ModelInfo(BaseModel):

@@ -23,8 +23,10 @@ import pytest
 
 from probeval.local import ProcessGroup, free_port, start_gateway
 from services.gateway.ui.routes import CSP
-from shared.schemas import TERMINAL_STATUSES, GreedyResult
-from shared.store import Store, connect
+from shared.planning import plan_chunks
+from shared.results import build_results
+from shared.schemas import TERMINAL_STATUSES, GreedyResult, JobCreate, JobStatus
+from shared.store import ACTIVE, Store, connect
 from tests.fixtures.finished import store_finished_job
 from tests.fixtures.stacks import Stack, requires_vllm
 
@@ -287,4 +289,42 @@ def test_another_tenants_job_is_not_reachable(
         assert "Not found" in page.locator("#message").inner_text()
         assert page.locator("#content tbody tr, #params tr, #content svg").count() == 0
         assert "Story 0" not in page.content()
+    tab.context.close()
+
+
+def test_progress_bars_follow_the_events_stream(browser: Any, keyed: str, stack: Stack) -> None:
+    """A running job's draws are scored (written through the store, as the scorer writes them)
+    while its row is on screen: the bar moves and the status changes without a reload."""
+    from playwright.sync_api import expect
+
+    store = Store(connect(stack.env["PROBEVAL_REDIS_URL"]), retention_s=3600)
+    job_id = f"live-{os.getpid()}"
+    spec = JobCreate.model_validate(
+        {
+            "model": "tiny",
+            "prompts": [{"id": "a", "prompt": "p", "reference": "r"}],
+            "sampling": {"n": 8},
+        }
+    )
+    chunks = plan_chunks(job_id, spec, chunk_max_n=256, chunk_draws=4096)
+    assert store.create_job(job_id, spec, chunks, tenant="team-a").accepted  # nothing enqueued
+    store.set_status(job_id, JobStatus.running, allowed_from=ACTIVE)
+    tab = Tab(browser, keyed, KEY_A)
+    streams: list[str] = []
+    tab.page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") else None)
+    page = tab.open("/ui/jobs")
+    label = page.locator(f'#jobs tr[data-id="{job_id}"] .progress-label')
+    assert label.inner_text() == "0 / 8"
+    store.save_scores(job_id, 0, {i: 0.5 for i in range(4)})
+    # expect() polls through the protocol: the page's CSP forbids wait_for_function's eval.
+    expect(label).to_have_text("4 / 8", timeout=15_000)
+    store.save_texts(job_id, 0, {i: "t" for i in range(8)})
+    store.save_scores(job_id, 0, {i: 0.5 for i in range(4, 8)})
+    store.save_results(
+        job_id, build_results(store, store.get_job(job_id), status=JobStatus.succeeded)
+    )
+    store.set_status(job_id, JobStatus.succeeded, allowed_from=ACTIVE)
+    page.wait_for_selector(f'#jobs tr[data-id="{job_id}"][data-status="succeeded"]')
+    expect(label).to_have_text("8 / 8")
+    assert any(job_id in url for url in streams), streams  # live through the stream
     tab.context.close()

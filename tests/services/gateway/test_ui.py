@@ -131,12 +131,19 @@ def test_spec_and_scores_for_the_owner_only(client: TestClient) -> None:
     spec = client.get("/v1/jobs/job-a/spec", headers=A)
     assert spec.status_code == 200
     assert [p["reference"] for p in spec.json()["prompts"]] == ["by the river", "stone bridge"]
-    scores = client.get("/v1/jobs/job-a/scores", params={"prompt_id": "q/1"}, headers=A).json()
-    assert scores["scores"] == [1.0, 0.0, 1.0, 0.4]  # sampling order
-    assert scores["alpha"] == 0.05 and not scores["band_holds_under_optional_stopping"]
-    assert scores["band_epsilon"] == pytest.approx(dkw_epsilon(4, 0.05, two_sided=True))
-    missing = client.get("/v1/jobs/job-a/scores", params={"prompt_id": "zz"}, headers=A)
+    resp = client.get("/v1/jobs/job-a/scores?prompt_id=q2&prompt_id=q%2F1", headers=A).json()
+    assert resp["alpha"] == 0.05 and not resp["band_holds_under_optional_stopping"]
+    assert [p["prompt_id"] for p in resp["prompts"]] == ["q2", "q/1"]  # the order asked
+    assert resp["prompts"][1]["scores"] == [1.0, 0.0, 1.0, 0.4]  # sampling order
+    eps = dkw_epsilon(4, 0.05, two_sided=True)  # sqrt(ln(2/0.05) / 8) = 0.6791
+    assert (
+        resp["prompts"][1]["band_epsilon"] == pytest.approx(eps) == pytest.approx(0.6791, abs=1e-4)
+    )
+    missing = client.get("/v1/jobs/job-a/scores?prompt_id=q2&prompt_id=zz", headers=A)
     assert missing.status_code == 404 and missing.json()["error"]["param"] == "prompt_id"
+    too_many = "&".join(["prompt_id=q2"] * 101)
+    assert client.get(f"/v1/jobs/job-a/scores?{too_many}", headers=A).status_code == 422
+    assert client.get("/v1/jobs/job-a/scores", headers=A).status_code == 422
     for path in ["/v1/jobs/job-a/spec", "/v1/jobs/job-a/scores?prompt_id=q2"]:
         assert client.get(path, headers=B).status_code == 404
         assert client.get(path).status_code == 401

@@ -3,7 +3,7 @@
 "use strict";
 
 const PAGE_ROWS = 50;
-const ECDF_ROWS = 24; // CDF plots for the first rows of the page: one scores read each
+const ECDF_ROWS = 24; // CDF plots for the first rows of the page
 const COLUMNS = [
   { key: "id", label: "prompt", text: true },
   { key: "n", label: "n used" },
@@ -170,45 +170,55 @@ function render() {
   box.append(Plots.overview(rows.map((r) => r.c), Math.max(box.clientWidth - 4, rows.length * 4), (id) => {
     location.href = promptUrl(job.id, id);
   }));
-  drawEcdfs(shown.slice(0, ECDF_ROWS));
+  drawEcdfs(shown.slice(0, ECDF_ROWS)).catch(Ui.fail);
 }
 
 async function drawEcdfs(rows) {
   const token = ++job.ecdfToken;
   const grid = Ui.clear(document.getElementById("ecdfs"));
-  const slots = rows.map((r) => {
-    const slot = Ui.el("figure", { class: "ecdf-slot", "data-id": r.c.id });
-    grid.append(slot);
-    return slot;
-  });
-  // Four reads at a time: the page stays responsive and the gateway sees no burst.
-  let next = 0;
-  const worker = async () => {
-    while (next < rows.length) {
-      const i = next++;
-      const r = rows[i];
-      const q = new URLSearchParams({ prompt_id: r.c.id });
-      const data = await Api.get(apiJob(job.id) + "/scores?" + q.toString());
-      if (token !== job.ecdfToken) return;
-      const link = Ui.el("a", { href: promptUrl(job.id, r.c.id) });
-      link.append(Plots.ecdf(data.scores, data.band_epsilon, r.c.greedy, r.c.id));
-      slots[i].append(link);
+  delete grid.dataset.drawn;
+  if (!rows.length) return;
+  // One read for the plots of the page (the scores route takes up to 100 ids), cut where
+  // long ids would make the URL longer than servers accept (~8 KB).
+  const batches = [[]];
+  let length = 0;
+  for (const r of rows) {
+    const part = encodeURIComponent(r.c.id).length + 11;
+    if (length + part > 6000 && batches[batches.length - 1].length) {
+      batches.push([]);
+      length = 0;
     }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  if (token === job.ecdfToken) document.getElementById("ecdfs").dataset.drawn = String(rows.length);
+    batches[batches.length - 1].push(r);
+    length += part;
+  }
+  const pages = await Promise.all(batches.map((batch) => {
+    const q = new URLSearchParams();
+    for (const r of batch) q.append("prompt_id", r.c.id);
+    return Api.get(apiJob(job.id) + "/scores?" + q.toString());
+  }));
+  if (token !== job.ecdfToken) return;
+  pages.flatMap((page) => page.prompts).forEach((scores, i) => {
+    const r = rows[i];
+    const link = Ui.el("a", { href: promptUrl(job.id, r.c.id) });
+    link.append(Plots.ecdf(scores.scores, scores.band_epsilon, r.c.greedy, r.c.id));
+    grid.append(Ui.el("figure", { class: "ecdf-slot", "data-id": r.c.id }, link));
+  });
+  grid.dataset.drawn = String(rows.length);
 }
 
 async function load() {
   const base = apiJob(job.id);
-  const [view, spec] = await Promise.all([Api.get(base), Api.get(base + "/spec")]);
+  // The three reads at once; results answer 409 until the job has ended.
+  const [view, spec, results] = await Promise.all([
+    Api.get(base),
+    Api.get(base + "/spec"),
+    Api.get(base + "/results").catch((err) => {
+      if (err instanceof ApiError && err.status === 409) return null;
+      throw err;
+    }),
+  ]);
   job.spec = spec;
-  job.results = null;
-  try {
-    job.results = await Api.get(base + "/results");
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 409) throw err;
-  }
+  job.results = results;
   showParams(view);
   showDownloads(view);
   if (!job.results) {
