@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import httpx
 from tqdm import tqdm
 
 from probeval.cli import UsageError
-from probeval.interrupts import sigterm_as_keyboard_interrupt
-from probeval.local import LocalStack, free_port, say
+from probeval.demo_stack import run_demo_stack
+from probeval.local import LocalStack, say
 from probeval.shipped import shipped_model
 from shared.schemas import TERMINAL_STATUSES, JobStatus, PromptResult
 from shared.verdicts import prompt_verdict
@@ -198,26 +197,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.model.is_dir():
         raise UsageError(f"probeval demo: --model {str(args.model)!r} is not a folder")
     splits = load_questions(args.model)
-    sigterm_as_keyboard_interrupt()
     model = args.model.name
-    with LocalStack(args.state_dir) as stack:
-        # The shipped model is float32 and tiny; vLLM's "auto" runs float32 checkpoints in
-        # bfloat16 on CPUs, which changes its greedy answers from the ones its card reports.
-        stack.env.setdefault(
-            "PROBEVAL_ENGINE_DTYPE", os.environ.get("PROBEVAL_ENGINE_DTYPE", "float32")
-        )
-        try:
-            url = stack.redis()
-            base = stack.services(str(args.model), model, "127.0.0.1", free_port())
-            say("loading the model in the sampler (vLLM start-up takes ~30 s on a CPU)")
-            stack.wait_for_model(url, model)
-            return _run_jobs(stack, base, model, splits, args)
-        except KeyboardInterrupt:
-            say("interrupted")
-            return 130
-        except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
-            say(f"error: {exc}")
-            return 1
+    return run_demo_stack(
+        args.state_dir,
+        args.model,
+        lambda stack, base: _run_jobs(stack, base, model, splits, args),
+        loading="loading the model in the sampler (vLLM start-up takes ~30 s on a CPU)",
+    )
 
 
 def _run_jobs(

@@ -16,8 +16,8 @@ import httpx
 
 from probeval.cli import UsageError
 from probeval.commands.demo import Progress
-from probeval.interrupts import sigterm_as_keyboard_interrupt
-from probeval.local import LocalStack, free_port, say, start_sampler
+from probeval.demo_stack import run_demo_stack
+from probeval.local import LocalStack, say
 from probeval.shipped import shipped_model
 from shared.schemas import TERMINAL_STATUSES
 
@@ -83,27 +83,14 @@ def run_alignment(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             raise UsageError(f"probeval demo alignment: {flag} {str(folder)!r} is not a folder")
     prompts, judge = load_case(chat_dir, judge_dir)
-    sigterm_as_keyboard_interrupt()
     chat, judge_name = chat_dir.name, judge_dir.name
-    with LocalStack(args.state_dir) as stack:
-        # Tiny float32 checkpoints: run them in float32 (see `probeval demo`).
-        stack.env.setdefault("PROBEVAL_ENGINE_DTYPE", "float32")
-        try:
-            url = stack.redis()
-            base = stack.services(str(chat_dir), chat, "127.0.0.1", free_port())
-            start_sampler(
-                stack.group, str(judge_dir), stack.env, name=judge_name, proc_name="judge-sampler"
-            )
-            say("loading the chat model and the judge in two samplers (~30 s each on a CPU)")
-            stack.wait_for_model(url, chat)
-            stack.wait_for_model(url, judge_name)
-            return _run_job(stack, base, chat, judge_name, prompts, judge, args)
-        except KeyboardInterrupt:
-            say("interrupted")
-            return 130
-        except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
-            say(f"error: {exc}")
-            return 1
+    return run_demo_stack(
+        args.state_dir,
+        chat_dir,
+        lambda stack, base: _run_job(stack, base, chat, judge_name, prompts, judge, args),
+        judges=[judge_dir],
+        loading="loading the chat model and the judge in two samplers (~30 s each on a CPU)",
+    )
 
 
 def _run_job(
