@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from shared.callbacks import set_status_and_notify
 from shared.errors import InvalidInput, NotFound
 from shared.metrics import record_scored
 from shared.queues import enqueue_scoring
@@ -111,7 +112,16 @@ def judge_chunk(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
             param = "scorer.template"
             message = f"judge prompt of prompts[{index}] draw {sample}: {exc.message}"
         error = ErrorInfo(code=exc.code, message=message, param=param)
-        store.set_status(task.job_id, JobStatus.failed, allowed_from=ACTIVE, error=error)
+        # Through the one place a job's end queues its webhook and its archiving.
+        set_status_and_notify(
+            store,
+            rt.rq,
+            rt.settings,
+            task.job_id,
+            JobStatus.failed,
+            allowed_from=ACTIVE,
+            error=error,
+        )
         return {"failed": message}
 
     scores: dict[int, dict[int, float]] = {}

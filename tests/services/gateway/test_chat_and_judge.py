@@ -206,3 +206,27 @@ def test_unserved_judge_model_is_404_naming_it(client: TestClient, store: Store)
     body_ = body(scorer={**JUDGE, "judge_model": "nobody"})
     err = assert_error(client.post("/v1/jobs", json=body_), 404, param="scorer.judge_model")
     assert "no live sampler serves 'nobody'" in err["message"]
+
+
+def test_a_judge_stage_that_cannot_run_fails_the_job_and_queues_its_end(
+    client: TestClient, settings: Settings, store: Store, redis_client: redis.Redis
+) -> None:
+    """Failed by the judge stage, the job's end goes through the one place that queues its
+    webhook and its archiving (shared.callbacks.set_status_and_notify)."""
+    from shared.errors import InvalidInput
+
+    class LabelsRefused(FakeEngine):
+        def label_logprobs(self, prompts: Any, labels: Any) -> Any:
+            raise InvalidInput(
+                "scorer.labels: two labels share a first token", param="scorer.labels"
+            )
+
+    register(store, "tiny", chat=True)
+    register(store, "judge", chat=False, tokenizer=word_tokenizer_json())
+    rt = worker_runtime(settings, LabelsRefused(), "tiny")
+    job_id = client.post("/v1/jobs", json=body()).json()["id"]
+    drain_all(rt, ["tiny", "judge"])
+    view = client.get(f"/v1/jobs/{job_id}").json()
+    assert view["status"] == "failed" and view["error"]["param"] == "scorer.labels"
+    assert redis_client.hget(keys.job(job_id), "archive_queued") == "1"
+    assert redis_client.exists(f"rq:job:{keys.rq_archive_id(job_id)}")
