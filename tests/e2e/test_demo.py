@@ -1,26 +1,32 @@
-"""`probeval demo` end to end on the shipped model: exit status, headline and reports."""
+"""`probeval demo` end to end on the shipped model: exit status, headline and reports.
+
+It runs the console script of the built wheel installed into a fresh venv (the session fixture
+``installed_wheel``), from outside the source tree, as a user who ran ``pip install probeval``
+would: the shipped model, templates and worker entry points must all come from the package.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from probeval.commands.demo import DEFAULT_MODEL
+from tests.fixtures.deploy import InstalledWheel
 from tests.fixtures.stacks import requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 
 
-def test_demo_shows_the_papers_finding(tmp_path: Path) -> None:
+def test_demo_shows_the_papers_finding(tmp_path: Path, installed_wheel: InstalledWheel) -> None:
     assert (DEFAULT_MODEL / "questions.json").exists(), "the shipped model is missing"
     proc = subprocess.run(
-        [sys.executable, "-m", "probeval", "demo", "--state-dir", str(tmp_path / "state"),
+        [str(installed_wheel.bin_dir / "probeval"), "demo", "--state-dir", str(tmp_path / "state"),
          "--report-dir", str(tmp_path / "reports")],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True, text=True, timeout=1800, cwd=installed_wheel.outside,
+        env=installed_wheel.env,
     )  # fmt: skip
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
