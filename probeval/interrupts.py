@@ -17,5 +17,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def sigterm_as_keyboard_interrupt() -> None:
-    """From now on a SIGTERM to this process raises ``KeyboardInterrupt`` in the main thread."""
+    """From now on a SIGTERM or SIGINT to this process raises ``KeyboardInterrupt``."""
     signal.signal(signal.SIGTERM, _interrupt)
+    # A shell without job control starts a background command (`probeval up &` in a script,
+    # nohup, a CI step run in the background) with SIGINT ignored, and Python then leaves it
+    # ignored: a `kill -INT` would do nothing and the stack would never stop. Like uvicorn, take
+    # SIGINT back explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
