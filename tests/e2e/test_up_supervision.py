@@ -50,8 +50,12 @@ class Output:
 
 
 def sampler_of(up_pid: int) -> psutil.Process:
+    # RQ retitles its worker process: "rq:worker:...: Processing workers.sampler.tasks..." while it
+    # runs a chunk, "...: Listening on probeval-sample-<model>" between chunks (no "sampler").
     (sampler,) = [
-        p for p in psutil.Process(up_pid).children() if "sampler" in " ".join(p.cmdline())
+        p
+        for p in psutil.Process(up_pid).children()
+        if re.search(r"sampler|probeval-sample-", " ".join(p.cmdline()))
     ]
     return sampler
 
