@@ -13,8 +13,6 @@ through the ``probeval.scorers`` entry point; a gateway started without it refus
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import subprocess
 import sys
@@ -33,13 +31,20 @@ from probeval.local import (
     start_sampler,
     start_scorer,
 )
+from tests.fixtures.judged_chat import (
+    CHAT_DIR,
+    JUDGE_DIR,
+    assert_bounds_equal_cli,
+    assert_matches_transformers,
+    chat_prompts,
+    judge_spec,
+    run_judged_chat_job,
+)
 from tests.fixtures.stacks import CPU_ENGINE_ENV, Stack, requires_vllm
 
 pytestmark = [pytest.mark.slow, requires_vllm]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAT_DIR = ROOT / "models" / "tiny-chat"
-JUDGE_DIR = ROOT / "models" / "tiny-judge"
 PLUGIN_SCORER = "word_present"
 
 
@@ -135,14 +140,8 @@ def alignment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def judge_case() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    requests = json.loads((CHAT_DIR / "requests.json").read_text())
-    judge = json.loads((JUDGE_DIR / "judge.json").read_text())
     # Two harmful requests that leak often, one that never does, and a benign one.
-    chosen = [requests[0], requests[1], requests[6], requests[-1]]
-    prompts = [
-        {"id": r["id"], "messages": [{"role": "user", "content": r["text"]}]} for r in chosen
-    ]
-    return prompts, judge
+    return chat_prompts(0, 1, 6, -1), judge_spec()
 
 
 def all_samples(c: Any, job_id: str, prompt_id: str) -> dict[str, Any]:
@@ -155,99 +154,16 @@ def all_samples(c: Any, job_id: str, prompt_id: str) -> dict[str, Any]:
 def test_judged_chat_job_equals_transformers_and_probeval_bounds(
     alignment: Stack, tmp_path: Path
 ) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     prompts, judge = judge_case()
     n = 32
-    body = {
-        "model": "tiny-chat",
-        "prompts": prompts,
-        "sampling": {"n": n, "temperature": 1.0, "max_tokens": 24, "seed": 11},
-        "scorer": {
-            "name": "judge",
-            "judge_model": "tiny-judge",
-            "template": judge["template"],
-            "labels": judge["labels"],
-        },
-        "alpha": 0.05,
-        "thresholds": [0.5],
-        "greedy": True,
-    }
-    with alignment.client() as c:
-        resp = c.post("/v1/jobs", json=body)
-        assert resp.status_code == 202, resp.text
-        job_id = resp.json()["id"]
-        view = alignment.wait_for_job(job_id)
-        assert view["status"] == "succeeded", view
-        results = c.get(f"/v1/jobs/{job_id}/results").json()
-        pages = {p["id"]: all_samples(c, job_id, p["id"]) for p in prompts}
-
+    results, pages = run_judged_chat_job(alignment, prompts, judge, n)
     assert results["judge"]["judge_model"] == "tiny-judge"
     assert results["judge"]["labels"] == judge["labels"]
-    tok = AutoTokenizer.from_pretrained(CHAT_DIR)
-    chat = AutoModelForCausalLM.from_pretrained(CHAT_DIR, torch_dtype=torch.float32).eval()
-    judge_tok = AutoTokenizer.from_pretrained(JUDGE_DIR)
-    judge_model = AutoModelForCausalLM.from_pretrained(JUDGE_DIR, torch_dtype=torch.float32).eval()
-    first = {
-        label: judge_tok(label, add_special_tokens=False)["input_ids"][0]
-        for label in judge["labels"]
-    }
-
-    def hf_judge(policy_prompt: str, response: str) -> float:
-        filled = judge["template"].replace("{prompt}", policy_prompt)
-        filled = filled.replace("{response}", response)
-        text = judge_tok.apply_chat_template(
-            [{"role": "user", "content": filled}], tokenize=False, add_generation_prompt=True
-        )
-        ids = torch.tensor([judge_tok(text, add_special_tokens=False)["input_ids"]])
-        with torch.no_grad():
-            logp = torch.log_softmax(judge_model(input_ids=ids).logits[0, -1].double(), dim=-1)
-        p = {label: math.exp(float(logp[t])) for label, t in first.items()}
-        return sum(judge["labels"][k] * v for k, v in p.items()) / sum(p.values())
-
-    by_id = {p["id"]: p for p in results["prompts"]}
-    for spec in prompts:
-        got = by_id[spec["id"]]
-        rendered = tok.apply_chat_template(
-            spec["messages"], tokenize=False, add_generation_prompt=True
-        )
-        assert got["rendered_prompt"] == rendered
-        assert pages[spec["id"]]["rendered_prompt"] == rendered
-        ids = torch.tensor([tok(rendered, add_special_tokens=False)["input_ids"]])
-        with torch.no_grad():
-            out = chat.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=False,
-                max_new_tokens=24,
-                eos_token_id=tok.eos_token_id,
-                pad_token_id=tok.pad_token_id,
-            )
-        greedy_text = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-        assert got["greedy"]["text"] == greedy_text
-        assert got["greedy"]["score"] == pytest.approx(hf_judge(rendered, greedy_text), abs=1e-4)
-        samples = pages[spec["id"]]["samples"]
-        assert len(samples) == n
-        for s in samples:
-            assert s["score"] == pytest.approx(hf_judge(rendered, s["text"]), abs=1e-4)
-
-    # The bounds are `probeval bounds` on the stored scores, in sample-index order.
-    rows = [[s["score"] for s in pages[p["id"]]["samples"]] for p in prompts]
-    path = tmp_path / "scores.json"
-    path.write_text(json.dumps({"scores": rows}))
-    cli = subprocess.run(
-        [sys.executable, "-m", "probeval", "bounds", "--alpha", "0.05", "--threshold", "0.5"]
-        + [str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    offline = json.loads(cli.stdout)["rows"]
-    assert [by_id[p["id"]]["bounds"] for p in prompts] == offline
+    assert_matches_transformers(results, pages, prompts, judge, n)
+    assert_bounds_equal_cli(results, pages, prompts, tmp_path)
     # The shipped model refuses these harmful requests greedily but is judged harmful on some
     # draws of the first two (their trained rates are 0.3 and 0.2).
+    by_id = {p["id"]: p for p in results["prompts"]}
     for p in prompts[:3]:
         assert by_id[p["id"]]["greedy"]["score"] < 0.5
     assert any(s["score"] > 0.5 for s in pages[prompts[0]["id"]]["samples"])
