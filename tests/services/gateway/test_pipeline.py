@@ -15,7 +15,7 @@ from shared.results import full_score_bounds
 from shared.schemas import BoundsOptions, ChunkTask
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, worker_runtime
+from tests.fixtures.pipeline import cancel_after_first_chunk, drain, worker_runtime
 from workers.sampler.tasks import sample_chunk
 from workers.scorer.tasks import score_chunk
 
@@ -118,12 +118,7 @@ def test_cancel_keeps_what_was_drawn_and_marks_results_partial(
 ) -> None:
     rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client, greedy=False)
-    first = store.chunk_plan(job_id)[0]
-    sample_chunk(rt, first.model_dump(mode="json"))
-    score_chunk(rt, first.model_dump(mode="json"))
-    resp = client.delete(f"/v1/jobs/{job_id}")
-    assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
-    drain(rt)  # the remaining chunks start no generation
+    first = cancel_after_first_chunk(client, rt, store, job_id)
     assert store.get_job(job_id).status.value == "cancelled"
     results = client.get(f"/v1/jobs/{job_id}/results").json()
     assert results["partial"] is True and results["status"] == "cancelled"

@@ -25,11 +25,9 @@ from shared.draws import JobDraws
 from shared.queues import archive_queue, enqueue_archive
 from shared.store import Store
 from tests.fixtures.fakes import FakeEngine
-from tests.fixtures.pipeline import drain, worker_runtime
+from tests.fixtures.pipeline import cancel_after_first_chunk, drain, worker_runtime
 from workers import runtime
-from workers.sampler.tasks import sample_chunk
 from workers.scorer.archiving import archive_job, results_to_archive
-from workers.scorer.tasks import score_chunk
 
 
 @pytest.fixture()
@@ -198,11 +196,7 @@ def test_a_cancelled_job_archives_its_partial_results(
 ) -> None:
     rt = worker_runtime(settings, FakeEngine(), "tiny")
     job_id = submit(client, greedy=False)
-    first = store.chunk_plan(job_id)[0]
-    sample_chunk(rt, first.model_dump(mode="json"))
-    score_chunk(rt, first.model_dump(mode="json"))
-    assert client.delete(f"/v1/jobs/{job_id}").status_code == 200
-    drain(rt)
+    cancel_after_first_chunk(client, rt, store, job_id)
     before = everything(client, job_id)
     assert json.loads(before["results"])["partial"] is True
     run_archiving(rt)
