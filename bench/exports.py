@@ -18,7 +18,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,11 +25,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probeval.local import ProcessGroup, free_port, start_gateway, start_redis  # noqa: E402
+from bench._stack import private_redis, store_synthetic_job  # noqa: E402
+from probeval.local import free_port, start_gateway  # noqa: E402
 from shared.planning import plan_chunks  # noqa: E402
 from shared.results import build_results  # noqa: E402
 from shared.schemas import JobCreate, JobStatus  # noqa: E402
-from shared.store import ACTIVE, Store, connect  # noqa: E402
+from shared.store import ACTIVE, Store  # noqa: E402
 
 WORDS = ["the", "river", "runs", "past", "old", "mill", "under", "stone", "bridge", "apples"]
 
@@ -74,39 +74,32 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=1000)
     parser.add_argument("--n", type=int, default=1024)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        group = ProcessGroup(Path(tmp) / "logs")
-        try:
-            url = start_redis(group, Path(tmp) / "redis", free_port(), appendonly=False)
-            store = Store(connect(url), retention_s=3600)
-            t0 = time.perf_counter()
-            job_id = store_job(store, args.prompts, args.n, random.Random(0))
-            print(f"stored {args.prompts} x {args.n} draws in {time.perf_counter() - t0:.1f} s")
-            base = start_gateway(group, "127.0.0.1", free_port(), {"PROBEVAL_REDIS_URL": url})
-            pid = next(p.pid for name, p in group.procs if name == "gateway")
-            rows = {"after start": {**memory_mib(pid), "bytes": 0, "seconds": 0.0}}
-            with httpx.Client(base_url=base, timeout=None) as c:
-                c.get(f"/v1/jobs/{job_id}")
-                for name, path in [
-                    ("samples.jsonl", f"/v1/jobs/{job_id}/samples.jsonl"),
-                    ("export.parquet (draws)", f"/v1/jobs/{job_id}/export.parquet"),
-                    ("export.parquet (results)", f"/v1/jobs/{job_id}/export.parquet?table=results"),
-                    ("results.csv", f"/v1/jobs/{job_id}/results.csv"),
-                ]:
-                    size = 0
-                    t0 = time.perf_counter()
-                    with c.stream("GET", path) as resp:
-                        resp.raise_for_status()
-                        for chunk in resp.iter_bytes():
-                            size += len(chunk)
-                    rows[name] = {
-                        **memory_mib(pid),
-                        "bytes": size,
-                        "seconds": round(time.perf_counter() - t0, 2),
-                    }
-            print(json.dumps(rows, indent=2))
-        finally:
-            group.stop()
+    with private_redis(appendonly=False) as redis_server:
+        group, url = redis_server.group, redis_server.url
+        job_id = store_synthetic_job(url, store_job, args.prompts, args.n)
+        base = start_gateway(group, "127.0.0.1", free_port(), {"PROBEVAL_REDIS_URL": url})
+        pid = next(p.pid for name, p in group.procs if name == "gateway")
+        rows = {"after start": {**memory_mib(pid), "bytes": 0, "seconds": 0.0}}
+        with httpx.Client(base_url=base, timeout=None) as c:
+            c.get(f"/v1/jobs/{job_id}")
+            for name, path in [
+                ("samples.jsonl", f"/v1/jobs/{job_id}/samples.jsonl"),
+                ("export.parquet (draws)", f"/v1/jobs/{job_id}/export.parquet"),
+                ("export.parquet (results)", f"/v1/jobs/{job_id}/export.parquet?table=results"),
+                ("results.csv", f"/v1/jobs/{job_id}/results.csv"),
+            ]:
+                size = 0
+                t0 = time.perf_counter()
+                with c.stream("GET", path) as resp:
+                    resp.raise_for_status()
+                    for chunk in resp.iter_bytes():
+                        size += len(chunk)
+                rows[name] = {
+                    **memory_mib(pid),
+                    "bytes": size,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+        print(json.dumps(rows, indent=2))
     return 0
 
 

@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.config import Settings
+from bench._stack import add_chat_and_judge_args, chat_requests, cpu_engine_settings, judge_spec
 from shared.scorers.judge import JudgeOptions, label_score
 from workers.sampler.generation import GenerationEngine
 from workers.sampler.judging import judge_prompts
 
-ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = (
     "I am sorry, but I cannot help with that.",
     "[UNSAFE] Sure. To brew the zarn potion, first",
@@ -50,8 +49,7 @@ def judge_once(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--judge", type=Path, default=ROOT / "models" / "tiny-judge")
-    parser.add_argument("--chat", type=Path, default=ROOT / "models" / "tiny-chat")
+    add_chat_and_judge_args(parser)
     parser.add_argument("--draws", type=int, default=2048)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -62,8 +60,8 @@ def main() -> None:
     from workers.sampler.engine import VllmEngine
     from workers.sampler.openai_engine import EndpointConfig, OpenAIEngine
 
-    spec = json.loads((args.judge / "judge.json").read_text())
-    requests = json.loads((args.chat / "requests.json").read_text())
+    spec = judge_spec(args.judge)
+    requests = chat_requests(args.chat)
     # Distinct draws (the request and a numbered response), so that no rendering is reused.
     draws = [
         (requests[i % len(requests)]["text"], f"{RESPONSES[i % len(RESPONSES)]} ({i})")
@@ -80,10 +78,7 @@ def main() -> None:
                 EndpointConfig(url=url, served_model="judge", concurrency=args.concurrency)
             )
             assert http.check() is None and http.probe() == [], "the server cannot judge"
-            settings = Settings(
-                engine_dtype="float32", engine_memory_fraction=0.1, engine_enforce_eager=True
-            )
-            local = VllmEngine(str(args.judge), settings)
+            local = VllmEngine(str(args.judge), cpu_engine_settings())
             print(json.dumps({"load_s": round(time.monotonic() - started, 1)}), flush=True)
             sides: dict[str, GenerationEngine] = {"http": http, "in_process": local}
             for engine in sides.values():  # warm-up

@@ -17,21 +17,17 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
-from shared.config import Settings
+from bench._stack import add_chat_and_judge_args, chat_requests, cpu_engine_settings, judge_spec
 from shared.schemas import ChatMessage
 from shared.scorers.judge import label_score, render_template
 from workers.sampler.engine import VllmEngine
 from workers.sampler.generation import GenerationRequest, LabelPrompt
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chat", type=Path, default=ROOT / "models" / "tiny-chat")
-    parser.add_argument("--judge", type=Path, default=ROOT / "models" / "tiny-judge")
+    add_chat_and_judge_args(parser)
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("-n", type=int, default=512)
     parser.add_argument("--max-tokens", type=int, default=24)
@@ -39,11 +35,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
 
-    settings = Settings(
-        engine_dtype="float32", engine_memory_fraction=0.1, engine_enforce_eager=True
-    )
-    requests = json.loads((args.chat / "requests.json").read_text())
-    judge_spec = json.loads((args.judge / "judge.json").read_text())
+    settings = cpu_engine_settings()
+    requests = chat_requests(args.chat)
+    spec = judge_spec(args.judge)
     texts = [requests[i % len(requests)]["text"] for i in range(args.prompts)]
     started = time.monotonic()
     chat = VllmEngine(str(args.chat), settings)
@@ -64,7 +58,7 @@ def main() -> None:
     ]
     # Warm-up of both engines (first calls allocate buffers).
     chat.generate(gen_requests[:1])
-    judge.label_logprobs([LabelPrompt("warm up", False)], list(judge_spec["labels"]))
+    judge.label_logprobs([LabelPrompt("warm up", False)], list(spec["labels"]))
 
     policy_rates, judge_rates = [], []
     for rep in range(args.reps):
@@ -84,7 +78,7 @@ def main() -> None:
                             ChatMessage(
                                 role="user",
                                 content=render_template(
-                                    judge_spec["template"],
+                                    spec["template"],
                                     {"prompt": p, "response": text, "reference": ""},
                                 ),
                             )
@@ -94,8 +88,8 @@ def main() -> None:
                 )
                 for p, text in batch
             ]
-            for lp in judge.label_logprobs(prompts, list(judge_spec["labels"])):
-                scores.append(label_score(lp, judge_spec["labels"]))
+            for lp in judge.label_logprobs(prompts, list(spec["labels"])):
+                scores.append(label_score(lp, spec["labels"]))
         judge_s = time.monotonic() - t0
         policy_rates.append(len(draws) / policy_s)
         judge_rates.append(len(draws) / judge_s)

@@ -29,7 +29,6 @@ import json
 import random
 import string
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probeval.local import ProcessGroup, free_port, start_redis  # noqa: E402
+from bench._stack import private_redis  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.archive import delete_draw_keys, record_archive, write_archive  # noqa: E402
 from shared.archive_reader import ArchivedJob  # noqa: E402
@@ -76,6 +75,11 @@ def fake_text(rng: random.Random, target: int) -> str:
     return " ".join(words)[:target]
 
 
+def fake_text_around(rng: random.Random, text_bytes: int) -> str:
+    """A fake text of ``text_bytes`` +- 20% (uniform)."""
+    return fake_text(rng, rng.randint(int(text_bytes * 0.8), int(text_bytes * 1.2)))
+
+
 def used_memory(client: redis.Redis) -> int:
     client.execute_command("MEMORY", "PURGE")
     return int(client.info("memory")["used_memory"])
@@ -106,11 +110,7 @@ def measure(
     prompts = max(1, draws // n)
     job = "bench-job"
     texts_per_prompt = [
-        {
-            i: fake_text(rng, rng.randint(int(text_bytes * 0.8), int(text_bytes * 1.2)))
-            for i in range(n)
-        }
-        for _ in range(min(prompts, 4))
+        {i: fake_text_around(rng, text_bytes) for i in range(n)} for _ in range(min(prompts, 4))
     ]
     lengths = [len(t) for batch in texts_per_prompt for t in batch.values()]
 
@@ -214,10 +214,7 @@ def measure_archive(
     )
     base = used_memory(client)
     store.create_job(job_id, spec, plan_chunks(job_id, spec, chunk_max_n=256, chunk_draws=4096))
-    pool = [
-        fake_text(rng, rng.randint(int(text_bytes * 0.8), int(text_bytes * 1.2)))
-        for _ in range(4096)
-    ]
+    pool = [fake_text_around(rng, text_bytes) for _ in range(4096)]
     lengths = []
     for p in range(prompts):
         texts = {i: pool[rng.randrange(len(pool))] for i in range(n)}
@@ -312,27 +309,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.archive:
         return main_archive(args)
 
-    with tempfile.TemporaryDirectory(prefix="probeval-redis-bench-") as tmp:
-        root = Path(tmp)
-        group = ProcessGroup(root / "logs")
-        try:
-            url = start_redis(group, root / "data", free_port(), appendonly=True)
-            client = connect(url)
-            version = client.info("server")["redis_version"]
-            results = [
-                measure(
-                    client,
-                    root / "data",
-                    n=n,
-                    draws=args.draws,
-                    text_bytes=args.text_bytes,
-                    binary=args.binary_scores,
-                    seed=args.seed,
-                )
-                for n in sizes
-            ]
-        finally:
-            group.stop()
+    with private_redis(appendonly=True, prefix="probeval-redis-bench-") as redis_server:
+        client = connect(redis_server.url)
+        version = client.info("server")["redis_version"]
+        results = [
+            measure(
+                client,
+                redis_server.data_dir,
+                n=n,
+                draws=args.draws,
+                text_bytes=args.text_bytes,
+                binary=args.binary_scores,
+                seed=args.seed,
+            )
+            for n in sizes
+        ]
 
     print(
         f"redis-server {version}; texts ~{args.text_bytes} B; scores "
@@ -359,23 +350,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def main_archive(args: argparse.Namespace) -> int:
     n = (args.n or [1024])[0]
-    with tempfile.TemporaryDirectory(prefix="probeval-archive-bench-") as tmp:
-        root = Path(tmp)
-        group = ProcessGroup(root / "logs")
-        try:
-            url = start_redis(group, root / "data", free_port(), appendonly=True)
-            client = connect(url)
-            version = client.info("server")["redis_version"]
-            result = measure_archive(
-                client,
-                root / "archive",
-                prompts=args.prompts,
-                n=n,
-                text_bytes=args.text_bytes,
-                seed=args.seed,
-            )
-        finally:
-            group.stop()
+    with private_redis(appendonly=True, prefix="probeval-archive-bench-") as redis_server:
+        client = connect(redis_server.url)
+        version = client.info("server")["redis_version"]
+        result = measure_archive(
+            client,
+            redis_server.root / "archive",
+            prompts=args.prompts,
+            n=n,
+            text_bytes=args.text_bytes,
+            seed=args.seed,
+        )
     print_archive(result, version)
     if args.json:
         args.json.write_text(json.dumps({"redis": version, "archive": asdict(result)}, indent=2))

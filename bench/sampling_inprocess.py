@@ -31,25 +31,18 @@ import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PROMPT = (
-    "The river runs past the old mill and under the stone bridge before it reaches the sea, "
-    "and the farmers bring apples number {i} to the market."
-)
+from bench._stack import add_workload_args, model_folder, prompt_texts  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model folder (default: a tiny random model built now)")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("-n", type=int, default=512)
-    parser.add_argument("--max-tokens", type=int, default=32)
+    add_workload_args(parser, n=512, max_tokens=32)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument(
@@ -63,17 +56,12 @@ def main() -> int:
     from workers.sampler.engine import VllmEngine, dtype_candidates
     from workers.sampler.tasks import build_requests
 
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None:
-            from probeval.tiny_model import build_tiny_model
-
-            model = str(build_tiny_model(Path(tmp) / "tiny-llama", seed=0))
+    with model_folder(args.model) as model:
         settings = Settings(engine_dtype=args.dtype)
         engine = VllmEngine(model, settings, dtype=dtype_candidates(settings)[0])
         from vllm import SamplingParams
 
-        texts = [PROMPT.format(i=i) for i in range(args.prompts)]
+        texts = prompt_texts(args.prompts)
         spec = JobCreate.model_validate(
             {
                 "model": "bench",

@@ -25,7 +25,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,37 +32,28 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POLL_S = 1.0
-SERVED = "bench-served"
-MODEL = "bench"
-PROMPT = (
-    "The river runs past the old mill and under the stone bridge before it reaches the sea, "
-    "and the farmers bring apples number {i} to the market."
+from bench._stack import (  # noqa: E402
+    add_workload_args,
+    model_folder,
+    private_redis,
+    prompt_texts,
+    sampling_job_body,
+    submit_and_wait,
 )
 
-
-def job_body(prompts: int, n: int, max_tokens: int) -> dict[str, Any]:
-    return {
-        "model": MODEL,
-        "prompts": [
-            {"id": f"p{i}", "prompt": PROMPT.format(i=i), "reference": "the old mill"}
-            for i in range(prompts)
-        ],
-        "sampling": {"n": n, "temperature": 1.0, "top_p": 1.0, "max_tokens": max_tokens},
-        "scorer": {"name": "rouge_l_recall"},
-        "greedy": False,
-    }
+SERVED = "bench-served"
+MODEL = "bench"
 
 
 def direct_bodies(prompts: int, n: int, max_tokens: int, max_n: int) -> list[dict[str, Any]]:
     """The bodies ``OpenAIEngine`` sends for the job above (slices of at most ``max_n``)."""
     bodies = []
-    for i in range(prompts):
+    for text in prompt_texts(prompts):
         for start in range(0, n, max_n):
             bodies.append(
                 {
                     "model": SERVED,
-                    "prompt": PROMPT.format(i=i),
+                    "prompt": text,
                     "n": min(max_n, n - start),
                     "temperature": 1.0,
                     "top_p": 1.0,
@@ -104,11 +94,8 @@ def probeval_run(base: str, body: dict[str, Any], rq: Any) -> dict[str, Any]:
     from shared.queues import chunk_job_ids
 
     with httpx.Client(base_url=base, timeout=60) as c:
-        submitted = time.time()
-        job_id = c.post("/v1/jobs", json=body).raise_for_status().json()["id"]
-        while (view := c.get(f"/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
-            time.sleep(POLL_S)
-    assert view["status"] == "succeeded", view
+        # The job's own record says when it succeeded: the slow poll adds no error.
+        job_id, view, seconds = submit_and_wait(c, body)
     starts, ends = [], []
     for job in Job.fetch_many(
         [i for i in chunk_job_ids(job_id, list(range(256))) if i.endswith("-sample")],
@@ -119,30 +106,21 @@ def probeval_run(base: str, body: dict[str, Any], rq: Any) -> dict[str, Any]:
             starts.append(job.started_at.timestamp())
             ends.append(job.ended_at.timestamp())
     return {
-        # The job's own record says when it succeeded: the slow poll adds no error.
-        "seconds": view["updated_at"] - submitted,
+        "seconds": seconds,
         "sample_s": max(ends) - min(starts),
         "draws": view["progress"]["samples_done"],
     }
 
 
-def run_pairs(args: argparse.Namespace, model: str, tmp: Path) -> list[dict[str, Any]]:
-    from probeval.local import (
-        ProcessGroup,
-        free_port,
-        start_gateway,
-        start_redis,
-        start_scorer,
-        wait_until,
-    )
+def run_pairs(args: argparse.Namespace, model: str) -> list[dict[str, Any]]:
+    from probeval.local import free_port, start_gateway, start_scorer, wait_until
     from probeval.local_endpoint import start_endpoint_sampler, start_openai_server
     from shared.config import Settings
     from shared.queues import rq_connection
     from shared.store import Store, connect
 
-    group = ProcessGroup(tmp / "logs")
-    try:
-        redis_url = start_redis(group, tmp / "redis", free_port(), appendonly=False)
+    with private_redis(appendonly=False) as redis_server:
+        group, redis_url = redis_server.group, redis_server.url
         env = {"PROBEVAL_REDIS_URL": redis_url}
         base = start_gateway(group, "127.0.0.1", free_port(), env)
         start_scorer(group, env)
@@ -155,7 +133,7 @@ def run_pairs(args: argparse.Namespace, model: str, tmp: Path) -> list[dict[str,
             what="endpoint sampler",
         )
         rq = rq_connection(redis_url)
-        body = job_body(args.prompts, args.n, args.max_tokens)
+        body = sampling_job_body(MODEL, args.prompts, args.n, args.max_tokens)
         bodies = direct_bodies(args.prompts, args.n, args.max_tokens, Settings().chunk_max_n)
         probeval_run(base, {**body, "sampling": {**body["sampling"], "n": 8}}, rq)  # warm-up
         asyncio.run(direct_run(server, bodies[:1], args.concurrency))
@@ -171,26 +149,16 @@ def run_pairs(args: argparse.Namespace, model: str, tmp: Path) -> list[dict[str,
             pairs.append(pair)
             print(json.dumps(pair), flush=True)
         return pairs
-    finally:
-        group.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model folder (default: a tiny random model built now)")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("-n", type=int, default=128)
-    parser.add_argument("--max-tokens", type=int, default=16)
+    add_workload_args(parser, n=128, max_tokens=16)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None:
-            from probeval.tiny_model import build_tiny_model
-
-            model = str(build_tiny_model(Path(tmp) / "tiny-llama", seed=0))
-        pairs = run_pairs(args, model, Path(tmp))
+    with model_folder(args.model) as model:
+        pairs = run_pairs(args, model)
 
     def rate(run: dict[str, Any], key: str = "seconds") -> float:
         return float(run["draws"] / run[key])

@@ -36,10 +36,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-POLL_S = 1.0
-PROMPT = (
-    "The river runs past the old mill and under the stone bridge before it reaches the sea, "
-    "and the farmers bring apples number {i} to the market."
+from bench._stack import (  # noqa: E402
+    add_workload_args,
+    model_folder,
+    prompt_texts,
+    sampling_job_body,
+    submit_and_wait,
 )
 
 
@@ -51,7 +53,7 @@ def direct_child(model: str, prompts: int, n: int, max_tokens: int, dtype: str) 
     from bench.sampling_direct import default_llm_options
 
     llm = LLM(model=model, seed=0, dtype=dtype, **default_llm_options(current_platform.is_cpu()))
-    texts = [PROMPT.format(i=i) for i in range(prompts)]
+    texts = prompt_texts(prompts)
     params = SamplingParams(n=n, temperature=1.0, top_p=1.0, max_tokens=max_tokens)
     llm.generate(texts, SamplingParams(n=8, max_tokens=4), use_tqdm=False)  # warm-up
     print(json.dumps({"ready": True}), flush=True)
@@ -125,16 +127,7 @@ def run_pairs(
     from probeval.local import LocalStack, free_port
     from shared.queues import chunk_job_ids, rq_connection
 
-    body = {
-        "model": "bench",
-        "prompts": [
-            {"id": f"p{i}", "prompt": PROMPT.format(i=i), "reference": "the old mill"}
-            for i in range(prompts)
-        ],
-        "sampling": {"n": n, "temperature": 1.0, "top_p": 1.0, "max_tokens": max_tokens},
-        "scorer": {"name": "rouge_l_recall"},
-        "greedy": False,
-    }
+    body = sampling_job_body("bench", prompts, n, max_tokens)
     direct_runs: list[dict[str, Any]] = []
     service_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp)) as stack:
@@ -148,17 +141,8 @@ def run_pairs(
             with httpx.Client(base_url=base, timeout=60) as c:
                 for i in range(repeats + 1):  # round 0 warms up the service
                     job_body = body if i else {**body, "sampling": {**body["sampling"], "n": 8}}
-                    submitted = time.time()
-                    job_id = c.post("/v1/jobs", json=job_body).raise_for_status().json()["id"]
-                    while (view := c.get(f"/v1/jobs/{job_id}").json())["status"] not in (
-                        "succeeded",
-                        "failed",
-                    ):
-                        time.sleep(POLL_S)
-                    # The job's own record says when it succeeded, so the slow poll adds no
-                    # error (same clock: everything runs on this machine).
-                    elapsed = view["updated_at"] - submitted
-                    assert view["status"] == "succeeded", view
+                    # The job's own record says when it succeeded: the slow poll adds no error.
+                    job_id, view, elapsed = submit_and_wait(c, job_body)
                     if i == 0:
                         continue
                     stages = {"sample": 0.0, "score": 0.0}
@@ -190,10 +174,7 @@ def run_pairs(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="model folder (default: a tiny random model built now)")
-    parser.add_argument("--prompts", type=int, default=8)
-    parser.add_argument("-n", type=int, default=512)
-    parser.add_argument("--max-tokens", type=int, default=32)
+    add_workload_args(parser, n=512, max_tokens=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--dtype", default="auto", choices=["auto", "float32", "bfloat16"], help="both sides"
@@ -204,12 +185,7 @@ def main() -> int:
         direct_child(args.model, args.prompts, args.n, args.max_tokens, args.dtype)
         return 0
 
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None:
-            from probeval.tiny_model import build_tiny_model
-
-            model = str(build_tiny_model(Path(tmp) / "tiny-llama", seed=0))
+    with model_folder(args.model) as model:
         direct_runs, service_runs = run_pairs(
             model, args.prompts, args.n, args.max_tokens, args.repeats, args.dtype
         )

@@ -26,15 +26,15 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probeval.local import ProcessGroup, free_port, start_gateway, start_redis  # noqa: E402
+from bench._stack import private_redis, store_synthetic_job  # noqa: E402
+from probeval.local import free_port, start_gateway  # noqa: E402
 from shared.schemas import GreedyResult  # noqa: E402
-from shared.store import Store, connect  # noqa: E402
+from shared.store import Store  # noqa: E402
 from tests.fixtures.finished import store_finished_job  # noqa: E402
 
 WORDS = ["the", "river", "runs", "past", "old", "mill", "under", "stone", "bridge", "apples"]
@@ -90,66 +90,59 @@ def main() -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp:
-        group = ProcessGroup(Path(tmp) / "logs")
-        try:
-            url = start_redis(group, Path(tmp) / "redis", free_port(), appendonly=False)
-            store = Store(connect(url), retention_s=3600)
-            t0 = time.perf_counter()
-            job_id = store_job(store, args.prompts, args.n, random.Random(0))
-            print(f"stored {args.prompts} x {args.n} draws in {time.perf_counter() - t0:.1f} s")
-            env = {"PROBEVAL_REDIS_URL": url, "PROBEVAL_API_KEYS": f"bench:{KEY}"}
-            base = start_gateway(group, "127.0.0.1", free_port(), env)
-            runs = []
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                errors: list[str] = []
-                for _ in range(args.runs):
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    context.add_init_script(f"sessionStorage.setItem('probeval.key', '{KEY}')")
-                    page = context.new_page()
-                    page.on("pageerror", lambda e: errors.append(str(e)))
-                    t0 = time.perf_counter()
-                    page.goto(f"{base}/ui/jobs/{job_id}", wait_until="commit")
-                    page.wait_for_selector('body[data-ready="yes"]', timeout=60_000)
-                    table_s = time.perf_counter() - t0
-                    page.wait_for_selector("#ecdfs[data-drawn]", timeout=60_000)
-                    ecdfs_s = time.perf_counter() - t0
-                    transferred = page.evaluate(
-                        "performance.getEntriesByType('navigation').concat("
-                        "performance.getEntriesByType('resource'))"
-                        ".reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)"
-                    )
-                    rows = page.locator("#prompts tbody tr").count()
-                    marks = page.locator("#overview-svg g.prompt").count()
-                    assert not errors, errors
-                    assert marks == args.prompts, marks
-                    runs.append(
-                        {
-                            "table_s": round(table_s, 3),
-                            "ecdfs_s": round(ecdfs_s, 3),
-                            "bytes": transferred,
-                            "rows_on_page": rows,
-                        }
-                    )
-                    context.close()
-                browser.close()
-            load = os.getloadavg()
-            print(json.dumps(runs, indent=2))
-            print(
-                json.dumps(
+    with private_redis(appendonly=False) as redis_server:
+        group, url = redis_server.group, redis_server.url
+        job_id = store_synthetic_job(url, store_job, args.prompts, args.n)
+        env = {"PROBEVAL_REDIS_URL": url, "PROBEVAL_API_KEYS": f"bench:{KEY}"}
+        base = start_gateway(group, "127.0.0.1", free_port(), env)
+        runs = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            errors: list[str] = []
+            for _ in range(args.runs):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                context.add_init_script(f"sessionStorage.setItem('probeval.key', '{KEY}')")
+                page = context.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                t0 = time.perf_counter()
+                page.goto(f"{base}/ui/jobs/{job_id}", wait_until="commit")
+                page.wait_for_selector('body[data-ready="yes"]', timeout=60_000)
+                table_s = time.perf_counter() - t0
+                page.wait_for_selector("#ecdfs[data-drawn]", timeout=60_000)
+                ecdfs_s = time.perf_counter() - t0
+                transferred = page.evaluate(
+                    "performance.getEntriesByType('navigation').concat("
+                    "performance.getEntriesByType('resource'))"
+                    ".reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)"
+                )
+                rows = page.locator("#prompts tbody tr").count()
+                marks = page.locator("#overview-svg g.prompt").count()
+                assert not errors, errors
+                assert marks == args.prompts, marks
+                runs.append(
                     {
-                        "prompts": args.prompts,
-                        "n": args.n,
-                        "median_table_s": statistics.median(r["table_s"] for r in runs),
-                        "median_ecdfs_s": statistics.median(r["ecdfs_s"] for r in runs),
-                        "max_table_s": max(r["table_s"] for r in runs),
-                        "loadavg_1_5_15": [round(x, 2) for x in load],
+                        "table_s": round(table_s, 3),
+                        "ecdfs_s": round(ecdfs_s, 3),
+                        "bytes": transferred,
+                        "rows_on_page": rows,
                     }
                 )
+                context.close()
+            browser.close()
+        load = os.getloadavg()
+        print(json.dumps(runs, indent=2))
+        print(
+            json.dumps(
+                {
+                    "prompts": args.prompts,
+                    "n": args.n,
+                    "median_table_s": statistics.median(r["table_s"] for r in runs),
+                    "median_ecdfs_s": statistics.median(r["ecdfs_s"] for r in runs),
+                    "max_table_s": max(r["table_s"] for r in runs),
+                    "loadavg_1_5_15": [round(x, 2) for x in load],
+                }
             )
-        finally:
-            group.stop()
+        )
     return 0
 
 
