@@ -1,8 +1,8 @@
 """Adaptive vs fixed-n sampling on the demo's forget and retain sets, and the per-round update cost.
 
     .venv/bin/python bench/adaptive.py [--model models/tiny-unlearned] [--n 1024]
-        [--threshold 0.01] [--round 32] [--alpha 0.01] [--max-tokens 24] [--part all|update|jobs]
-        [--out reports/bench-adaptive.json]
+        [--threshold 0.01] [--round 32] [--alpha 0.01] [--max-tokens 24] [--futility F]
+        [--part all|update|jobs] [--out reports/bench-adaptive.json]
 
 jobs: a private redis-server, the gateway, one vLLM sampler and one scorer (as ``probeval up``
 starts them) on the shipped model; for each set (forget, retain) a fixed-n job (``sampling.n``
@@ -13,12 +13,17 @@ machine load. Decisions of the fixed run: "above" when its one-sided Clopper-Pea
 (1 - alpha) on P(score = 1) is above the threshold, "below" when its upper one is below, else
 "undecided" (each a valid fixed-n test at level alpha); the adaptive run's come from its
 confidence sequence. Reported: draws used, wall time, decisions side by side, and the prompts
-where the two disagree (opposite decisions would be an error of one of them).
+where the two disagree (opposite decisions would be an error of one of them). With
+``--futility F`` each set also runs a third job, adaptive with the opt-in futility stop
+(``stopping.futility`` = F), reported beside the plain adaptive one (``adaptive_futility``).
 
 update: the cost of folding one round of 64 draws into a stream that already holds t draws, for
 t from 64 to 8,192, for the Beta-mixture target (p_full) and the betting target (mean): median
 of many timed calls of ``shared.stats.stopping.advance`` plus the stored state's JSON
-round trip, and the stored state's size. Flat in t is the claim (O(round), not O(t)).
+round trip, and the stored state's size. Flat in t is the claim (O(round), not O(t)). Also
+the cost of the futility check (``shared.stats.stopping.futile``) on an open p_full threshold
+stream (tau = 0.01, max_n = 1,024, S = round(0.01 t) events) at several t: it runs over the
+draws left, so it falls with t.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from shared.stats.sequential import MixtureState, mixture_update, threshold_prior  # noqa: E402
 from shared.stats.stopping import (  # noqa: E402
     StoppingRule,
     StreamState,
     advance,
+    futile,
     round_end,
     start_stream,
 )
@@ -83,6 +90,31 @@ def update_costs(repeats: int = 30) -> list[dict[str, Any]]:
     return out
 
 
+def futility_costs(repeats: int = 30) -> list[dict[str, Any]]:
+    """Median time of one futility check on an open stream at tau = 0.01, max_n = 1,024."""
+    rule = StoppingRule(
+        target="p_full", threshold=0.01, width=None, min_n=16, max_n=1024, round=16, futility=0.05
+    )
+    out = []
+    for t in (16, 64, 256, 512, 768, 1008):
+        events = np.zeros(t, dtype=bool)
+        events[np.linspace(0, t - 1, round(0.01 * t), dtype=int)] = True
+        mixture, _, _ = mixture_update(MixtureState(prior=threshold_prior(0.01)), events, 0.01)
+        state = StreamState(n=t, mixture=mixture, betting=None)
+        futile(rule, state, 0.01)  # the rule's lattice is computed once per process
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            verdict = futile(rule, state, 0.01)
+            times.append(time.perf_counter() - t0)
+        out.append({
+            "check": "futility", "draws_so_far": t, "events": int(events.sum()),
+            "futile": verdict, "median_ms": round(1e3 * statistics.median(times), 3),
+            "max_ms": round(1e3 * max(times), 3),
+        })  # fmt: skip
+    return out
+
+
 def clopper_pearson_decision(k: int, n: int, alpha: float, threshold: float) -> str:
     from shared.stats import clopper_pearson
 
@@ -92,6 +124,59 @@ def clopper_pearson_decision(k: int, n: int, alpha: float, threshold: float) -> 
     if float(cp.upper[0]) < threshold:
         return "below"
     return "undecided"
+
+
+def compare(
+    fixed: dict[str, Any], adaptive: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """One adaptive run against the fixed-n run of the same set: draws, wall, decisions."""
+    rows = []
+    for pf, pa in zip(fixed["results"]["prompts"], adaptive["results"]["prompts"], strict=True):
+        fs = pf["full_score"]
+        seq = pa["sequential"]
+        rows.append({
+            "id": pf["id"],
+            "fixed_k": fs["k"],
+            "fixed_decision": clopper_pearson_decision(fs["k"], pf["n"], args.alpha, args.threshold),
+            "adaptive_n_used": seq["n_used"],
+            "adaptive_decision": seq["decision"],
+            "adaptive_reason": seq["reason"],
+            "adaptive_lower": seq["lower"],
+            "adaptive_upper": seq["upper"],
+        })  # fmt: skip
+    opposite = [
+        r["id"] for r in rows if {r["fixed_decision"], r["adaptive_decision"]} == {"above", "below"}
+    ]
+    changed = [
+        r["id"]
+        for r in rows
+        if r["fixed_decision"] != "undecided"
+        and r["adaptive_decision"] not in (r["fixed_decision"], "undecided")
+    ]
+    return {
+        **{k: v for k, v in adaptive.items() if k != "results"},
+        "draws_ratio": round(fixed["draws"] / adaptive["draws"], 2),
+        "wall_ratio": round(fixed["wall_s"] / max(adaptive["wall_s"], 1e-9), 2),
+        "decisions": {
+            kind: {
+                d: sum(1 for r in rows if r[f"{kind}_decision"] == d)
+                for d in ("above", "below", "undecided")
+            }
+            for kind in ("fixed", "adaptive")
+        },
+        "reasons": {
+            reason: sum(1 for r in rows if r["adaptive_reason"] == reason)
+            for reason in sorted({r["adaptive_reason"] for r in rows})
+        },
+        "opposite_decisions": opposite,
+        "fixed_decided_adaptive_differs": changed,
+        "fixed_decided_adaptive_undecided": [
+            r["id"]
+            for r in rows
+            if r["fixed_decision"] != "undecided" and r["adaptive_decision"] == "undecided"
+        ],
+        "rows": rows,
+    }
 
 
 def run_jobs(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,8 +217,12 @@ def run_jobs(args: argparse.Namespace) -> dict[str, Any]:
                         "round": args.round,
                     },
                 }
+                jobs = [("fixed", fixed), ("adaptive", adaptive)]
+                if args.futility is not None:
+                    stop = {**adaptive["stopping"], "futility": args.futility}
+                    jobs.append(("adaptive_futility", {**adaptive, "stopping": stop}))
                 runs = {}
-                for kind, job in (("fixed", fixed), ("adaptive", adaptive)):
+                for kind, job in jobs:
                     t0 = time.time()
                     resp = c.post("/v1/jobs", json=job)
                     resp.raise_for_status()
@@ -152,62 +241,29 @@ def run_jobs(args: argparse.Namespace) -> dict[str, Any]:
                         "draws": view["progress"]["samples_done"],
                         "results": results,
                     }
-                rows = []
-                for pf, pa in zip(
-                    runs["fixed"]["results"]["prompts"],
-                    runs["adaptive"]["results"]["prompts"],
-                    strict=True,
-                ):
-                    fs = pf["full_score"]
-                    seq = pa["sequential"]
-                    rows.append({
-                        "id": pf["id"],
-                        "fixed_k": fs["k"],
-                        "fixed_decision": clopper_pearson_decision(
-                            fs["k"], pf["n"], args.alpha, args.threshold
-                        ),
-                        "adaptive_n_used": seq["n_used"],
-                        "adaptive_decision": seq["decision"],
-                        "adaptive_lower": seq["lower"],
-                        "adaptive_upper": seq["upper"],
-                    })  # fmt: skip
-                opposite = [
-                    r["id"]
-                    for r in rows
-                    if {r["fixed_decision"], r["adaptive_decision"]} == {"above", "below"}
-                ]
-                changed = [
-                    r["id"]
-                    for r in rows
-                    if r["fixed_decision"] != "undecided"
-                    and r["adaptive_decision"] not in (r["fixed_decision"], "undecided")
-                ]
-                out[name] = {
-                    "prompts": len(rows),
-                    "fixed": {k: v for k, v in runs["fixed"].items() if k != "results"},
-                    "adaptive": {k: v for k, v in runs["adaptive"].items() if k != "results"},
-                    "draws_ratio": round(runs["fixed"]["draws"] / runs["adaptive"]["draws"], 2),
-                    "wall_ratio": round(
-                        runs["fixed"]["wall_s"] / max(runs["adaptive"]["wall_s"], 1e-9), 2
-                    ),
-                    "decisions": {
-                        kind: {
-                            d: sum(1 for r in rows if r[f"{kind}_decision"] == d)
-                            for d in ("above", "below", "undecided")
-                        }
-                        for kind in ("fixed", "adaptive")
-                    },
-                    "opposite_decisions": opposite,
-                    "fixed_decided_adaptive_differs": changed,
-                    "fixed_decided_adaptive_undecided": [
-                        r["id"]
-                        for r in rows
-                        if r["fixed_decision"] != "undecided"
-                        and r["adaptive_decision"] == "undecided"
-                    ],
-                    "rows": rows,
-                }
-                print(json.dumps({name: {k: v for k, v in out[name].items() if k != "rows"}}))
+                out[name] = {"prompts": len(splits[name])}
+                for kind in [k for k, _ in jobs if k != "fixed"]:
+                    out[name][kind] = compare(runs["fixed"], runs[kind], args)
+                out[name]["fixed"] = {k: v for k, v in runs["fixed"].items() if k != "results"}
+                print(json.dumps({
+                    name: {
+                        k: ({kk: vv for kk, vv in v.items() if kk != "rows"} if isinstance(v, dict) else v)
+                        for k, v in out[name].items()
+                    }
+                }))  # fmt: skip
+    kinds = [k for k in out["forget"] if k.startswith("adaptive")]
+    out["both"] = {
+        kind: {
+            "fixed_draws": sum(out[s]["fixed"]["draws"] for s in ("forget", "retain")),
+            "draws": sum(out[s][kind]["draws"] for s in ("forget", "retain")),
+            "fixed_wall_s": round(sum(out[s]["fixed"]["wall_s"] for s in ("forget", "retain")), 1),
+            "wall_s": round(sum(out[s][kind]["wall_s"] for s in ("forget", "retain")), 1),
+        }
+        for kind in kinds
+    }
+    for v in out["both"].values():
+        v["draws_ratio"] = round(v["fixed_draws"] / v["draws"], 2)
+    print(json.dumps({"both": out["both"]}))
     return out
 
 
@@ -219,12 +275,15 @@ def main() -> int:
     p.add_argument("--round", type=int, default=32)
     p.add_argument("--alpha", type=float, default=0.01)
     p.add_argument("--max-tokens", type=int, default=24)
+    p.add_argument(
+        "--futility", type=float, default=None, help="also run adaptive with stopping.futility"
+    )
     p.add_argument("--part", choices=("all", "update", "jobs"), default="all")
     p.add_argument("--out", type=Path, default=ROOT / "reports" / "bench-adaptive.json")
     args = p.parse_args()
     doc: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
     if args.part in ("all", "update"):
-        doc["update"] = update_costs()
+        doc["update"] = update_costs() + futility_costs()
         for row in doc["update"]:
             print(json.dumps(row))
     if args.part in ("all", "jobs"):

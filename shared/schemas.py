@@ -311,6 +311,19 @@ def _stopping_rules(schema: dict[str, Any]) -> None:
                 {"properties": {"target": {"enum": ["p_full", "mean"]}, "x": absent}},
             ]
         },
+        {
+            "oneOf": [
+                {"properties": {"futility": absent}},
+                {
+                    "required": ["futility", "threshold"],
+                    "properties": {
+                        "futility": number,
+                        "threshold": number,
+                        "target": {"enum": ["p_full", "survival"]},
+                    },
+                },
+            ]
+        },
     ]
 
 
@@ -319,8 +332,10 @@ class StoppingSpec(_Strict):
 
     After each round the anytime-valid confidence sequence of ``target`` is updated; the prompt
     stops when it lies wholly above or below ``threshold``, or is at most ``width`` wide, or at
-    ``max_n`` draws. Exactly one of ``threshold`` and ``width`` is required. Cross-field rules
-    (x with survival, min_n <= max_n, ...) are checked at submission, naming the field."""
+    ``max_n`` draws, or (opt-in, ``futility``) once a decision by ``max_n`` has become
+    improbable. Exactly one of ``threshold`` and ``width`` is required. Cross-field rules
+    (x with survival, min_n <= max_n, futility with a threshold on p_full or survival, ...) are
+    checked at submission, naming the field."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_stopping_rules)
 
@@ -348,6 +363,17 @@ class StoppingSpec(_Strict):
     round: int = Field(
         64, ge=1, description="Draws per round, 1..max_n (the first round is max(min_n, round))."
     )
+    futility: float | None = Field(
+        None,
+        gt=0.0,
+        le=0.5,
+        description="Opt-in futility stop, in (0, 0.5]; null (default) = off. An open prompt "
+        "stops, decision undecided with reason futile, once its chance of a decision by max_n "
+        "is below this for every rate its sequence still allows (an exact computation over the "
+        "remaining draws, docs/metrics.md). Only with a threshold, for targets p_full and "
+        "survival. It never decides a prompt, so decisions keep their 1 - alpha guarantee; it "
+        "may leave undecided a prompt that running on to max_n would have decided.",
+    )
 
 
 class AnytimeBounds(BaseModel):
@@ -373,8 +399,10 @@ class SequentialRow(BaseModel):
         description="above/below: the sequence is wholly above/below the threshold; estimated: "
         "it is at most `width` wide; undecided: it stopped for another reason."
     )
-    reason: Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled"] = Field(
-        description="Why the stream stopped."
+    reason: Literal[
+        "threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled", "futile"
+    ] = Field(
+        description="Why the stream stopped (futile: the opt-in futility stop, decision undecided)."
     )
     lower: float = Field(description="Lower end of the two-sided confidence sequence (1 - alpha).")
     upper: float = Field(description="Upper end of the two-sided confidence sequence (1 - alpha).")

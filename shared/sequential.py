@@ -53,6 +53,7 @@ def rule_from_spec(spec: StoppingSpec) -> StoppingRule:
         max_n=spec.max_n,
         round=spec.round,
         x=spec.x,
+        futility=spec.futility,
     )
 
 

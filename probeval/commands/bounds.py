@@ -2,7 +2,8 @@
 
     probeval bounds [--alpha A] [--threshold X]... [--quantile Q]... [--ed-lambda L] FILE
     probeval bounds --sequential --target T (--threshold X | --width W) [--x X] [--min-n N]
-                    [--max-n N] [--round R] [--alpha A] [--survival X]... [--quantile Q]... FILE
+                    [--max-n N] [--round R] [--futility F] [--alpha A] [--survival X]...
+                    [--quantile Q]... FILE
 
 FILE is a ``.json`` file holding ``{"scores": [[...], ...]}`` (rows may differ in length), a
 ``.npy`` file holding a 2-D float array, or ``-`` for the JSON form on stdin. stdout is exactly
@@ -54,6 +55,12 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> None:
     seq.add_argument("--max-n", type=int, help="most draws per row (default: the longest row)")
     seq.add_argument("--round", type=int, default=64, help="draws per round (default 64)")
     seq.add_argument(
+        "--futility",
+        type=float,
+        help="opt-in futility stop in (0, 0.5]: give a row up (undecided, reason futile) once "
+        "a decision by --max-n has probability below F (with --threshold; p_full, survival)",
+    )
+    seq.add_argument(
         "--survival",
         type=float,
         action="append",
@@ -64,9 +71,10 @@ def add_parser(subparsers: Any, name: str, help_text: str) -> None:
     p.add_argument("file", metavar="FILE", help=".json, .npy, or - for JSON on stdin")
 
 
-_SEQUENTIAL_ONLY = ("target", "x", "width", "max_n")
+_SEQUENTIAL_ONLY = ("target", "x", "width", "max_n", "futility")
 _FLAGS = {"target": "--target", "x": "--x", "threshold": "--threshold", "width": "--width",
-          "min_n": "--min-n", "max_n": "--max-n", "round": "--round"}  # fmt: skip
+          "min_n": "--min-n", "max_n": "--max-n", "round": "--round",
+          "futility": "--futility"}  # fmt: skip
 
 
 def _scores_from_json(text: str, source: str) -> Any:
@@ -172,6 +180,7 @@ def run_sequential(args: argparse.Namespace) -> int:
         "min_n": args.min_n,
         "max_n": args.max_n if args.max_n is not None else _longest(scores),
         "round": args.round,
+        "futility": args.futility,
     }
     try:
         spec = StoppingSpec.model_validate(fields)

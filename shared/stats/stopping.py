@@ -7,7 +7,11 @@ target's confidence sequence is updated (``shared.stats.sequential``) and the st
 * ``threshold`` is set and the sequence lies wholly above it (decision ``"above"``) or wholly
   below it (``"below"``): reason ``"threshold"``;
 * ``width`` is set and ``upper - lower <= width``: decision ``"estimated"``, reason ``"width"``;
-* it reached ``max_n``: decision ``"undecided"``, reason ``"max_n"``.
+* it reached ``max_n``: decision ``"undecided"``, reason ``"max_n"``;
+* ``futility`` is set (threshold rules on the mixture targets only) and the probability that
+  the sequence excludes the threshold by ``max_n`` has dropped below it
+  (``shared.stats.futility``): decision ``"undecided"``, reason ``"futile"``. Opt-in: it gives up
+  prompts that a longer run might still decide, never decides one.
 
 Targets: ``p_full`` = P(score = 1) and ``survival`` = P(score > x) by a mixture sequence on the
 event's indicator (prior Beta(1/2, 1/2) for a width rule; for a threshold rule the prior of
@@ -33,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.errors import InvalidInput
+from shared.stats.futility import futility_bound, open_ranges
 from shared.stats.sequential import (
     JEFFREYS,
     BettingState,
@@ -47,8 +52,11 @@ FloatArray = NDArray[np.float64]
 
 Target = Literal["p_full", "mean", "survival"]
 Decision = Literal["above", "below", "estimated", "undecided"]
-Reason = Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled"]
+Reason = Literal["threshold", "width", "max_n", "max_draws", "end_of_row", "cancelled", "futile"]
 TARGETS: tuple[str, ...] = ("p_full", "mean", "survival")
+# Futility needs the exact (draw, events) lattice of a mixture sequence; the betting sequence of
+# the mean has no such cheap one.
+FUTILITY_TARGETS: tuple[str, ...] = ("p_full", "survival")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class StoppingRule:
     max_n: int
     round: int
     x: float | None = None
+    futility: float | None = None
 
     def first_end(self) -> int:
         """Draws in the first round (no decision is taken before ``min_n`` draws)."""
@@ -105,6 +114,24 @@ def check_rule(rule: StoppingRule, *, prefix: str = "", max_n_limit: int | None 
         _is_number(rule.width) and math.isfinite(rule.width) and 0.0 < rule.width <= 1.0
     ):
         fail("width", f"{rule.width!r} is not allowed; allowed: a number in (0, 1]")
+    if rule.futility is not None:
+        if not (_is_number(rule.futility) and 0.0 < rule.futility <= 0.5):
+            fail(
+                "futility",
+                f"{rule.futility!r} is not allowed; allowed: a number in (0, 0.5] or null",
+            )
+        if rule.target not in FUTILITY_TARGETS:
+            fail(
+                "futility",
+                f"futility is not available for target {rule.target!r}; allowed targets: "
+                f"{', '.join(FUTILITY_TARGETS)} (or leave futility out)",
+            )
+        if rule.threshold is None:
+            fail(
+                "futility",
+                "futility needs a threshold rule (it is the chance of a decision); with width, "
+                "leave futility out",
+            )
     limit = max_n_limit if max_n_limit is not None else 10**9
     if not (_is_int(rule.max_n) and 1 <= rule.max_n <= limit):
         fail("max_n", f"{rule.max_n!r} is not allowed; allowed: an integer in 1..{limit}")
@@ -199,6 +226,22 @@ def decide(
     return None
 
 
+def futile(rule: StoppingRule, state: StreamState, alpha: float) -> bool:
+    """Whether an open stream's chance of a decision by ``max_n`` is below ``rule.futility``
+    for every rate its sequence still allows.
+
+    A pure function of the stream's state and the rule: ``futility_bound`` at the sequence's
+    ends (``shared.stats.futility``), exact over the remaining draws.
+    """
+    if rule.futility is None or rule.threshold is None or state.mixture is None:
+        return False
+    if state.n < rule.min_n or state.n >= rule.max_n:
+        return False
+    m = state.mixture
+    lo, hi = open_ranges(m.prior, rule.threshold, alpha, rule.max_n)
+    return futility_bound(lo, hi, m.t, m.s, m.lower, m.upper, below=rule.futility) < rule.futility
+
+
 def advance(
     state: StreamState, rule: StoppingRule, scores: FloatArray, alpha: float
 ) -> StreamState:
@@ -216,6 +259,8 @@ def advance(
         betting, _, _ = betting_update(_betting(state), scores, alpha)
         new = StreamState(n=state.n + scores.size, mixture=None, betting=betting)
     stop = decide(rule, new.n, new.lower, new.upper)
+    if stop is None and futile(rule, new, alpha):
+        stop = ("undecided", "futile")
     if stop is None:
         return new
     return StreamState(

@@ -78,6 +78,11 @@ BAD = [
     (["--target", "mean", "--width", "0.1", "--alpha", "0.7"], "--alpha must be a number in"),
     (["--target", "mean", "--width", "0.1", "--min-n", "50"], "--min-n: 50 is not allowed"),
     (["--target", "mean", "--width", "0.1", "--round", "4"], "--round: 4 is not allowed"),
+    (["--target", "p_full", "--threshold", "0.1", "--futility", "0"], "--futility: input should be greater than 0, got 0.0"),
+    (["--target", "p_full", "--threshold", "0.1", "--futility", "0.6"], "--futility: input should be less than or equal to 0.5, got 0.6"),
+    (["--target", "p_full", "--threshold", "0.1", "--futility", "x"], "--futility: invalid float value: 'x'"),
+    (["--target", "mean", "--threshold", "0.1", "--futility", "0.05"], "--futility: futility is not available for target 'mean'; allowed targets: p_full, survival"),
+    (["--target", "p_full", "--width", "0.1", "--futility", "0.05"], "--futility: futility needs a threshold rule"),
 ]  # fmt: skip
 
 
@@ -96,7 +101,10 @@ def test_bad_stopping_flags_exit_2_with_one_line(
     )
 
 
-@pytest.mark.parametrize("flag", [["--width", "0.1"], ["--target", "mean"], ["--survival", "0.5"]])
+@pytest.mark.parametrize(
+    "flag",
+    [["--width", "0.1"], ["--target", "mean"], ["--survival", "0.5"], ["--futility", "0.05"]],
+)
 def test_stopping_flags_need_sequential(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: list[str]
 ) -> None:
@@ -104,3 +112,35 @@ def test_stopping_flags_need_sequential(
     f.write_text(json.dumps({"scores": [[0.0, 1.0, 0.5]]}))
     assert main(["bounds", *flag, str(f)]) == 2
     assert "needs --sequential" in capsys.readouterr().err
+
+
+def test_futility_gives_up_rows_near_the_threshold_and_decides_the_others(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    rows = [
+        (rng.random(1024) < 0.01).astype(float).tolist(),  # at the threshold: never decidable
+        [0.0] * 1024,  # certified below
+        (rng.random(1024) < 0.2).astype(float).tolist(),  # certified above
+    ]
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps({"scores": rows}))
+    flags = ["--target", "p_full", "--threshold", "0.01", "--min-n", "16", "--round", "16",
+             "--alpha", "0.01", str(f)]  # fmt: skip
+    out = {}
+    for futility in (None, "0.05"):
+        extra = [] if futility is None else ["--futility", futility]
+        p = subprocess.run(
+            [*COMMAND, "bounds", "--sequential", *extra, *flags],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        out[futility] = json.loads(p.stdout)
+    plain = [(r["decision"], r["reason"], r["n_used"]) for r in out[None]["rows"]]
+    futile = [(r["decision"], r["reason"], r["n_used"]) for r in out["0.05"]["rows"]]
+    assert plain[0] == ("undecided", "max_n", 1024)
+    assert futile[0][:2] == ("undecided", "futile") and futile[0][2] < 1024
+    assert futile[1:] == plain[1:] and [d for d, _, _ in plain[1:]] == ["below", "above"]
+    spec = StoppingSpec(
+        target="p_full", threshold=0.01, min_n=16, max_n=1024, round=16, futility=0.05
+    )
+    expected = run_sequential(rows, spec, BoundsOptions(alpha=0.01))
+    assert out["0.05"] == expected.model_dump(mode="json", by_alias=True)

@@ -30,6 +30,8 @@ PROMPTS = [
     {"id": "never", "prompt": "q never", "reference": "zzz"},
     {"id": "always", "prompt": "q always", "reference": ""},
 ]
+# P("paris" in a draw) = 1 - E[(7/8)^k], k uniform on 1..4 words (max_tokens 4).
+RATE_SOME = 1.0 - sum((7 / 8) ** k for k in range(1, 5)) / 4
 STOPPING = {"target": "p_full", "threshold": 0.05, "min_n": 16, "max_n": 512, "round": 16}
 
 
@@ -214,6 +216,37 @@ def test_max_draws_caps_the_job_and_stops_open_prompts_undecided(
     assert client.get(f"/v1/jobs/{job_id}").json()["progress"]["samples_total"] <= 80
 
 
+def test_futility_gives_up_an_undecidable_prompt_and_decides_the_others(
+    client: TestClient, settings: Settings, store: Store
+) -> None:
+    rt = worker_runtime(settings, FakeEngine(), "tiny")
+    stopping = {**STOPPING, "threshold": RATE_SOME, "futility": 0.2}
+    plain = submit(client, stopping={**stopping, "futility": None})
+    futile = submit(client, stopping=stopping)
+    drain(rt)
+    seq = {
+        job: {
+            p["id"]: p["sequential"]
+            for p in client.get(f"/v1/jobs/{job}/results").json()["prompts"]
+        }
+        for job in (plain, futile)
+    }
+    assert (seq[plain]["some"]["decision"], seq[plain]["some"]["reason"]) == ("undecided", "max_n")
+    some = seq[futile]["some"]
+    assert (some["decision"], some["reason"]) == ("undecided", "futile") and some["n_used"] < 512
+    for pid in ("never", "always"):  # clear answers: the same stop with or without futility
+        assert seq[futile][pid] == seq[plain][pid] and seq[plain][pid]["reason"] == "threshold"
+    view = client.get(f"/v1/jobs/{futile}").json()
+    assert view["adaptive"] == {"prompts_open": 0, "prompts_stopped": 3}
+    assert view["progress"]["samples_done"] == sum(s["n_used"] for s in seq[futile].values())
+    offline = run_sequential(
+        stored_rows(client, futile),
+        StoppingSpec(**stopping),
+        BoundsOptions(alpha=0.05, thresholds=[0.5]),
+    ).model_dump(by_alias=True)["rows"]
+    assert list(seq[futile].values()) == offline
+
+
 @pytest.mark.parametrize(
     ("change", "param"),
     [
@@ -235,6 +268,13 @@ def test_max_draws_caps_the_job_and_stops_open_prompts_undecided(
         ({"stopping": {**STOPPING, "round": 1024}}, "stopping.round"),
         ({"stopping": {**STOPPING, "round": True}}, "stopping.round"),
         ({"stopping": {**STOPPING, "extra": 1}}, "stopping.extra"),
+        ({"stopping": {**STOPPING, "futility": 0.0}}, "stopping.futility"),
+        ({"stopping": {**STOPPING, "futility": 0.6}}, "stopping.futility"),
+        ({"stopping": {**STOPPING, "futility": "0.05"}}, "stopping.futility"),
+        ({"stopping": {**STOPPING, "futility": True}}, "stopping.futility"),
+        ({"stopping": {**STOPPING, "target": "mean", "futility": 0.05}}, "stopping.futility"),
+        ({"stopping": {**STOPPING, "threshold": None, "width": 0.1, "futility": 0.05}},
+         "stopping.futility"),
         ({"stopping": {k: v for k, v in STOPPING.items() if k != "max_n"}}, "stopping.max_n"),
         ({"sampling": {"n": 100, "max_tokens": 4}}, "stopping.max_n"),
         ({"max_draws": 10}, "max_draws"),
