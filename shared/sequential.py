@@ -37,7 +37,8 @@ SEQUENTIAL_ASSUMPTIONS = (
     "tau >= 0.9, else Beta(1/2, 1/2); hedged-capital betting on a 1,000-point grid for the "
     "mean), reported as the running intersection over every draw; it holds at "
     "the stopping time whatever the rule, so a threshold decision is wrong with probability "
-    "<= alpha. anytime: the time-uniform DKW band of Howard & Ramdas (2022) at alpha, jointly "
+    "<= alpha; the opt-in futility stop (reason futile) only ever yields undecided, so it "
+    "keeps that. anytime: the time-uniform DKW band of Howard & Ramdas (2022) at alpha, jointly "
     "two-sided, also valid under optional stopping. Fixed-n bounds are omitted: they are "
     "invalid under optional stopping. Each holds for that row alone (use alpha/m for m rows)."
 )
