@@ -42,6 +42,7 @@ from typing import Any
 import redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -50,6 +51,7 @@ from rq.timeouts import BaseDeathPenalty
 from shared import keys
 from shared.queues import callback_queue, sample_queue, score_queue
 from workers.availability import Availability
+from workers.dequeue import MovingQueue, recover_stuck
 from workers.failures import ChunkDeferred
 from workers.runtime import Runtime, RuntimeJob
 
@@ -120,6 +122,15 @@ class ChunkWorker(SimpleWorker):
             log.info("engine available again: taking chunks")
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        # MovingQueue moves every chunk to its queue's intermediate list, also when the worker
+        # serves several queues (where RQ would not remove it). Forget when a cleaner first saw
+        # it there, so that a later retry of the same chunk id is timed afresh.
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+        queue_key = Queue(job.origin, connection=self.connection).key
+        first_seen = IntermediateQueue(queue_key, self.connection).get_first_seen_key(job.id)
+        self.connection.delete(first_seen)
+
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         # Called after the failure callback and before handle_job_failure, with the exception.
         exc = exc_info[1] if len(exc_info) > 1 else None
@@ -174,7 +185,7 @@ def clean_abandoned(
                 queue=queue, job_class=job_class, death_penalty_class=_NoDeathPenalty
             ).cleanup()
             if worker is not None:
-                queue.intermediate_queue.cleanup(worker, queue)
+                recover_stuck(worker, queue, job_class, worker.abandon_after_s, _NoDeathPenalty)
         finally:
             conn.delete(queue.registry_cleaning_key)
 
@@ -279,17 +290,21 @@ def chunk_worker(
     *,
     availability: Availability | None = None,
     halt: Halt | None = None,
+    wait_on: Queue | None = None,
 ) -> Callable[[str], ChunkWorker]:
     """A factory of ``ChunkWorker``s on ``queues`` running their chunks with ``rt`` (``serve``
-    makes a new one per restart)."""
+    makes a new one per restart). An idle worker blocks on ``wait_on`` (default: the first
+    queue) and looks at the others every ``MovingQueue.poll_s``."""
     job_class = RuntimeJob.bound_to(rt)
+    queue_class = MovingQueue.waiting_on((wait_on or queues[0]).name)
 
     def make(name: str) -> ChunkWorker:
         return ChunkWorker(
-            list(queues),
+            [q.name for q in queues],  # RQ builds them as ``queue_class``
             connection=rt.rq,
             serializer=JSONSerializer,
             job_class=job_class,
+            queue_class=queue_class,
             name=name,
             abandon_after_s=rt.settings.abandon_after_s,
             availability=availability,

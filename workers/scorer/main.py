@@ -51,5 +51,7 @@ def run_scorer(settings: Settings, *, burst: bool = False) -> None:
     # Webhook deliveries first (short, and a job's end should not wait behind chunks); their
     # retries wait in RQ's scheduled registry, which the scheduler this worker runs empties.
     # Archiving last: it can wait, and a running job's chunks should not wait behind it.
-    make = chunk_worker([callback_queue(rt.rq), score_queue(rt.rq), archive_queue(rt.rq)], rt)
+    # An idle scorer blocks on the score queue, where latency matters most.
+    scores = score_queue(rt.rq)
+    make = chunk_worker([callback_queue(rt.rq), scores, archive_queue(rt.rq)], rt, wait_on=scores)
     serve(make, worker_id, rt, burst=burst, with_scheduler=True)
