@@ -38,6 +38,7 @@ def outcome(stack: ReliabilityStack, job_id: str) -> tuple[list[Any], list[dict[
 
 
 def test_kill_9_of_the_sampler_between_rounds(rstack: ReliabilityStack) -> None:
+    rstack.wait_for_sampler()  # an earlier test of the session may have restarted it
     reference = rstack.submit(adaptive_body())
     assert rstack.wait_for_job(reference)["status"] == "succeeded"
 
