@@ -36,6 +36,7 @@ from tests.fixtures.judged_chat import (
     JUDGE_DIR,
     assert_bounds_equal_cli,
     assert_matches_transformers,
+    chat_and_judge_stack,
     chat_prompts,
     judge_spec,
     run_judged_chat_job,
@@ -129,12 +130,7 @@ def alignment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Every process that reads a job validates its scorer, so samplers need the package too.
         start_sampler(group, str(CHAT_DIR), with_plugin, name="tiny-chat")
         start_sampler(group, str(JUDGE_DIR), with_plugin, name="tiny-judge", proc_name="judge")
-        s = Stack(group, base, env, CHAT_DIR, "tiny-chat")
-        s.wait_for_model()
-        s.model = "tiny-judge"
-        s.wait_for_model()
-        s.model = "tiny-chat"
-        yield s
+        yield chat_and_judge_stack(group, base, env)
     finally:
         group.stop()
 

@@ -29,6 +29,7 @@ from tests.fixtures.judged_chat import (
     JUDGE_DIR,
     assert_bounds_equal_cli,
     assert_matches_transformers,
+    chat_and_judge_stack,
     chat_prompts,
     judge_spec,
     run_judged_chat_job,
@@ -64,12 +65,7 @@ def chat_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         for name, url in servers.items():
             wait_for_openai_server(url, name, procs[f"server-{name}"])
             start_endpoint_sampler(group, url, name, env, proc_name=f"sampler-{name}")
-        s = Stack(group, base, env, CHAT_DIR, "tiny-chat")
-        s.wait_for_model()
-        s.model = "tiny-judge"
-        s.wait_for_model()
-        s.model = "tiny-chat"
-        yield s
+        yield chat_and_judge_stack(group, base, env)
     finally:
         group.stop()
 
