@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -35,18 +34,11 @@ from bench._stack import private_redis, store_synthetic_job  # noqa: E402
 from probeval.local import free_port, start_gateway  # noqa: E402
 from shared.schemas import GreedyResult  # noqa: E402
 from shared.store import Store  # noqa: E402
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.fixtures.finished import store_finished_job  # noqa: E402
 
 WORDS = ["the", "river", "runs", "past", "old", "mill", "under", "stone", "bridge", "apples"]
 KEY = "bench-key"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def store_job(store: Store, prompts: int, n: int, rng: random.Random) -> str:
@@ -84,7 +76,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=256)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = CHROMIUM
     if chromium is None:
         print("needs Debian's chromium (scripts/setup.sh --browser)", file=sys.stderr)
         return 2

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ui_render import CHROMIUM_ARGS, KEY  # noqa: E402
+from bench.ui_render import KEY  # noqa: E402
 from probeval.local import ProcessGroup, free_port, start_gateway, start_redis  # noqa: E402
 from shared.schemas import GreedyResult  # noqa: E402
 from shared.store import Store, connect  # noqa: E402
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.fixtures.finished import store_finished_job  # noqa: E402
 
 FACTS = [
@@ -87,7 +87,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ui")
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = CHROMIUM
     if chromium is None:
         print("needs Debian's chromium (scripts/setup.sh --browser)", file=sys.stderr)
         return 2

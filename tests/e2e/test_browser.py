@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,12 +26,12 @@ from shared.planning import plan_chunks
 from shared.results import build_results
 from shared.schemas import TERMINAL_STATUSES, GreedyResult, JobCreate, JobStatus
 from shared.store import ACTIVE, Store, connect
+from tests.fixtures.browser import CHROMIUM_ARGS, chromium_or_skip
 from tests.fixtures.finished import store_finished_job
 from tests.fixtures.stacks import Stack, requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 KEY_A, KEY_B = "browser-key-a", "browser-key-b"
 AUTH_A = {"Authorization": f"Bearer {KEY_A}"}
 SCRIPT = "<script>window.__xss = 'script'</script>"
@@ -45,11 +44,7 @@ SHOTS = os.environ.get("PROBEVAL_UI_TEST_SHOTS")  # a folder: keep the pages' sc
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (scripts/setup.sh --browser)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +128,8 @@ def browser(chromium: str) -> Iterator[Any]:
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=CHROMIUM_ARGS,
+        )
         yield b
         b.close()
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.browser import CHROMIUM_ARGS, chromium_or_skip
 from tests.fixtures.stacks import Stack, requires_vllm
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, requires_vllm]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 
 @pytest.fixture()
 def chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (scripts/setup.sh --browser)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return CHROMIUM
+    return chromium_or_skip()
 
 
 def test_report_renders_table_and_plots(stack: Stack, chromium: str, tmp_path: Path) -> None:
@@ -47,14 +40,7 @@ def test_report_renders_table_and_plots(stack: Stack, chromium: str, tmp_path: P
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
