@@ -1,6 +1,6 @@
 """The 422s that the JSON Schema of a request cannot state, listed in the OpenAPI document.
 
-Every rule that JSON Schema can say is in the request models (``shared/schemas.py``): ranges,
+Every rule that JSON Schema can say is in the request models (``shared/schemas/``): ranges,
 patterns, ``oneOf`` per plan target, the reference a scorer needs. What is left depends on the
 deployment's settings, on server state (DNS, a model's tokenizer or chat template), on a
 computation's size, or compares items with each other (unique ids). Each operation lists those

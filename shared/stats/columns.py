@@ -1,7 +1,7 @@
 """The bound-column registry: each bound of a row of scores, defined once.
 
 A ``Column`` holds everything about one bound except its pydantic JSON shape (that is the
-matching field of ``shared.schemas.BoundsRow``, by house rule the one schema file): how it is
+matching field of ``shared.schemas.BoundsRow``, by house rule the one schema): how it is
 computed from a group of equal-length rows (vectorised), how one row of it reads in the JSON
 contract, and the sentence of the assumptions text that states its sidedness, its level and
 whether it survives optional stopping. ``bound_rows`` computes every registered column,
