@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio
 from redis.connection import HiredisRespSerializer
@@ -26,7 +27,7 @@ from shared.job_record import (
     parse_admission,
     view_from_fields,
 )
-from shared.queues import Command
+from shared.queues import StagedChunks
 from shared.schemas import ChunkTask, JobCreate, JobView
 
 AsyncRedis = redis.asyncio.Redis
@@ -35,9 +36,18 @@ AsyncRedis = redis.asyncio.Redis
 class _HiredisPacking:
     """Packs commands with hiredis (C), as redis-py's synchronous client does when hiredis is
     installed; its asyncio connections pack in Python, which was the largest single cost of a
-    submit (~100 arguments: the job record, the chunk plan, the RQ records)."""
+    submit (~100 arguments: the job record, the chunk plan, the RQ records). A command whose
+    arguments hiredis takes as they are (str, bytes, int, float) goes to it directly: redis-py's
+    serializer first copies the arguments through a generator, which for the admission step's
+    ~50 costs about as much as hiredis's packing itself."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        name = args[0]
+        if isinstance(name, str) and " " not in name:  # no 'SCRIPT LOAD' to split
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:  # a bytearray (redis-py converts it) or what it refuses (DataError)
+                pass
         return list(_PACKER.pack(*args))
 
 
@@ -101,7 +111,7 @@ class AsyncStore:
         max_active: int | None,
         live_after: float | None,
         chunk_max_n: int | None = None,
-        enqueue: Sequence[Command] = (),
+        enqueue: StagedChunks | None = None,
     ) -> Admission:
         """``Store.create_job`` on this client: one EVALSHA (EVAL once per script load)."""
         args = admit_args(

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared import keys
 from shared.errors import NotFound
-from shared.queues import Command
+from shared.queues import StagedChunks
 from shared.schemas import (
     AdaptiveProgress,
     CallbackDelivery,
@@ -39,10 +39,14 @@ from shared.schemas import (
 # 4 most active jobs of the tenant ('' = no limit), 5 retention (s), 6 time the record expires,
 # 7 number of record fields F, 8 number of chunks C, 9 number of keys to copy K (a rescore's
 # source draws), 10 the source's record when there are keys to copy ('' otherwise): a source
-# archived meanwhile (shared/archive.py) has no draw keys left to copy, then F field/value pairs, C chunk id/ChunkTask JSON pairs, K source/destination
-# key pairs, then the staged commands that enqueue the chunks (shared.queues.stage_chunks), each
-# as its argument count and its arguments: they run in this step, so a job is never stored
-# without its chunks on the queue, nor enqueued when refused.
+# archived meanwhile (shared/archive.py) has no draw keys left to copy, 11 the chunk records'
+# template (shared/rq_records.py, JSON; '' when none), then F field/value pairs, C chunk
+# id/ChunkTask JSON pairs, K source/destination key pairs; with a template, the queue's name, the
+# time stamp, the number of chunk records R and R (RQ id, description, job data) triples, from
+# which the script writes each chunk's RQ record and queue push as Queue.enqueue_many does; then
+# any commands RQ staged itself (shared.queues.stage_chunks), each as its argument count and its
+# arguments. They run in this step, so a job is never stored without its chunks on the queue,
+# nor enqueued when refused.
 # Returns {'ok', active jobs now}, {'quota', active jobs}, {'no_model', 0} or {'archived', 0};
 # only 'ok' writes.
 # unpack() is bounded by Lua's C stack (~8000 values): the plan is written 500 chunks at a time.
@@ -57,7 +61,7 @@ if ARGV[10] ~= '' and redis.call('HEXISTS', ARGV[10], 'archive') == 1 then
   return {'archived', 0}
 end
 local fields, chunks, copies = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local i = 11
+local i = 12
 redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * fields - 1))
 i = i + 2 * fields
 local last = i + 2 * chunks - 1
@@ -79,6 +83,25 @@ redis.call('HINCRBY', KEYS[6], 'queued', 1)
 -- The listing index's entries older than the retention point at expired records.
 redis.call('ZADD', KEYS[7], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[5]))
+if ARGV[11] ~= '' then
+  -- RQ's commands for enqueue_many, in its order: the queue into the set of queues, then per
+  -- chunk its status, its record, its push.
+  local t = cjson.decode(ARGV[11])
+  local origin, stamp, records = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  local queue = t.queue_prefix .. origin
+  local record, at = t.fields, t.at
+  record[at.created_at], record[at.enqueued_at], record[at.origin] = stamp, stamp, origin
+  redis.call('SADD', t.queues, queue)
+  for _ = 1, records do
+    local job = t.job_prefix .. ARGV[i]
+    record[at.description], record[at.data] = ARGV[i + 1], ARGV[i + 2]
+    redis.call('HSET', job, unpack(t.status))
+    redis.call('HSET', job, unpack(record))
+    redis.call('RPUSH', queue, ARGV[i])
+    i = i + 3
+  end
+end
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))
@@ -200,7 +223,7 @@ def admit_args(
     live_after: float | None,
     source_job: str | None = None,
     chunk_max_n: int | None = None,
-    enqueue: Sequence[Command] = (),
+    enqueue: StagedChunks | None = None,
     copy_source: bool = True,
 ) -> list[Any]:
     """The admission script's ARGV: the job record, its chunks, the copies and queue commands."""
@@ -251,14 +274,18 @@ def admit_args(
         len(chunks),
         len(copies) // 2,
         keys.job(source_job) if source_job is not None and copy_source else "",
+        enqueue.template if enqueue is not None else "",
     ]
     for name, value in record.items():
         args += [name, value]
     for chunk in chunks:
         args += [chunk.chunk_id, chunk.model_dump_json()]
     args += copies
-    for command, _options in enqueue:  # options only shape a client's parsing of the reply
-        args += [len(command), *command]
+    if enqueue is not None:
+        if enqueue.template:
+            args += enqueue.args
+        for command, _options in enqueue.commands:  # options only shape parsing the reply
+            args += [len(command), *command]
     return args
 
 

@@ -22,12 +22,13 @@ from shared.rq_records import (
     CHUNK_RETRIES,
     FAILURE_CALLBACK,
     Command,
+    StagedChunks,
     chunk_job,
     chunk_records,
 )
 from shared.schemas import ChunkTask
 
-__all__ = ["CHUNK_RETRIES", "FAILURE_CALLBACK", "Command", "stage_chunks"]
+__all__ = ["CHUNK_RETRIES", "FAILURE_CALLBACK", "Command", "StagedChunks", "stage_chunks"]
 
 SAMPLE_TASK = "workers.sampler.tasks.sample_chunk"
 SCORE_TASK = "workers.scorer.tasks.score_chunk"
@@ -148,15 +149,16 @@ def _enqueue(queue: Queue, func: str, task: ChunkTask, settings: Settings, suffi
 
 def stage_chunks(
     queue: Queue, chunks: Sequence[ChunkTask], settings: Settings, *, judging: bool = False
-) -> list[Command]:
-    """The Redis commands that enqueue every chunk on ``queue`` (a ``sample_queue``, or
-    ``score_queue`` for a rescore, whose draws exist already), as RQ writes them
-    (``Queue.enqueue_many`` into a pipeline that is never executed here; from the template of
-    ``shared.rq_records``, which is that, without an ``rq.Job`` per chunk), so that they run
-    inside the step that admits the job (``shared.job_record.ADMIT_JOB``), on whichever client
-    the caller holds. RQ does no I/O while staging, except reading the server's version once per
-    connection (it caches it there). With ``judging``, ``queue`` is a judge model's sample queue
-    and the chunks are judge stages (a rescore with the judge scorer)."""
+) -> StagedChunks:
+    """What enqueues every chunk on ``queue`` (a ``sample_queue``, or ``score_queue`` for a
+    rescore, whose draws exist already) inside the step that admits the job
+    (``shared.job_record.ADMIT_JOB``), on whichever client the caller holds: the template of
+    ``shared.rq_records`` and each chunk's values, from which the script writes exactly what
+    ``Queue.enqueue_many`` writes, or, were RQ's records of another shape, RQ's own commands
+    (``Queue.enqueue_many`` into a pipeline that is never executed here; RQ then reads the
+    server's version once per connection, and caches it there). With ``judging``, ``queue`` is a
+    judge model's sample queue and the chunks are judge stages (a rescore with the judge
+    scorer)."""
     func, suffix = (
         (SCORE_TASK, "score") if queue.name == keys.SCORE_QUEUE else (SAMPLE_TASK, "sample")
     )
@@ -167,7 +169,7 @@ def stage_chunks(
         return records.stage(queue.name, chunks)
     pipe = queue.connection.pipeline(transaction=True)
     queue.enqueue_many([_chunk_job(func, c, settings, suffix) for c in chunks], pipeline=pipe)
-    return list(pipe.command_stack)
+    return StagedChunks(commands=tuple(pipe.command_stack))
 
 
 def enqueue_sampling(conn: redis.Redis, model: str, task: ChunkTask, settings: Settings) -> None:

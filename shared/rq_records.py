@@ -1,15 +1,19 @@
 """RQ's records for a job's chunks, staged from a template that RQ itself wrote.
 
-A submit stages the Redis commands that enqueue its chunks (``shared.queues.stage_chunks``), and
+A submit stages what enqueues its chunks (``shared.queues.stage_chunks``), and
 ``Queue.enqueue_many`` building an ``rq.Job`` per chunk was a third of a submit's CPU (Job
 construction, ``to_dict``, the serializer lookup). Every chunk record of one (task, suffix,
 timeout, failure TTL) differs only in its id, its queue, its arguments, its description and its
-timestamps, so ``ChunkRecords`` lets RQ stage one prototype chunk, once, and then writes each
-chunk's commands by replacing those values in a copy of the prototype's. The record is therefore
-RQ's own field for field (``tests/shared/test_rq_records.py`` compares it with
-``Queue.enqueue_many`` and has real RQ workers run it); a prototype whose commands are not the
-shape this module knows makes ``ChunkRecords`` refuse (``RecordShapeChanged``), and staging
-falls back to RQ's own path.
+timestamps, so ``ChunkRecords`` lets RQ stage one prototype chunk, once, and keeps RQ's commands
+for it as a template: RQ's fields that are the same for every chunk, with the slots of those that
+differ. A submit then sends the template once (one argument, the same string every time) and per
+chunk only its id, description and data; the admission script (``shared.job_record.ADMIT_JOB``)
+writes each chunk's commands from them, as RQ would. Sending the commands themselves, ~50
+arguments per chunk, made packing them the largest single cost of a submit. The record is
+therefore RQ's own field for field (``tests/shared/test_rq_records.py`` compares what the script
+writes in Redis with what ``Queue.enqueue_many`` writes, and has real RQ workers run it); a
+prototype whose commands are not the shape this module knows makes ``ChunkRecords`` refuse
+(``RecordShapeChanged``), and staging falls back to RQ's own commands, run as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import logging
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -57,6 +62,34 @@ _PER_CHUNK = ("created_at", "enqueued_at", "data", "description", "origin")
 def _plain(value: Any) -> Any:
     """RQ's status is a str enum: its value, as the Redis client writes it."""
     return value.value if isinstance(value, Enum) else value
+
+
+def _as_written(value: Any) -> str:
+    """A constant field's value as redis-py writes it (``Encoder.encode``: str as is, int and
+    float as their repr), for the template, which the script passes on unchanged."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    raise RecordShapeChanged(f"RQ's job record holds {value!r}, not a str or a number")
+
+
+# The zlib window of a chunk's job data: 2**9 bytes instead of zlib's default 2**15, which is
+# about half of a compression's time for data of a few hundred bytes (the whole of most chunks'
+# data); the stream is zlib's, and RQ's zlib.decompress reads any window size.
+DATA_WBITS = 9
+
+
+@dataclass(frozen=True)
+class StagedChunks:
+    """A job's chunk enqueue as the admission step takes it. From a template: ``template``
+    (``ChunkRecords.template``) and ``args`` (the queue's name, the time stamp, the number of
+    chunks, then per chunk its RQ id, description and job data). When RQ staged the chunks
+    itself: its ``commands``, which the script runs as they are. Empty: nothing to enqueue."""
+
+    template: str = ""
+    args: tuple[Any, ...] = ()
+    commands: tuple[Command, ...] = ()
 
 
 class RecordShapeChanged(RuntimeError):
@@ -141,37 +174,37 @@ class ChunkRecords:
                 raise RecordShapeChanged(
                     f"RQ's job record holds the job's id or queue in {value!r}"
                 )
-        self._status = tuple(_plain(v) for v in status[2:])
-        self._fields = fields
-        self._at = {f: names_at[f] for f in _PER_CHUNK}
+        # The script's template (shared.job_record.ADMIT_JOB): RQ's key prefixes, the status
+        # command's fields, and the record's fields with '' in the per-chunk slots, whose
+        # (1-based, Lua) positions it names.
+        self.template = json.dumps(
+            {
+                "queues": Queue.redis_queues_keys,
+                "queue_prefix": Queue.redis_queue_namespace_prefix,
+                "job_prefix": Job.redis_job_namespace_prefix,
+                "status": [_as_written(v) for v in status[2:]],
+                "fields": [
+                    "" if i in per_chunk else _as_written(value) for i, value in enumerate(fields)
+                ],
+                "at": {f: names_at[f] + 1 for f in _PER_CHUNK},
+            }
+        )
         # RQ's JSON of (func, None, (task,), {}) is json.dumps with its default separators; the
         # task's own JSON goes in the middle (pydantic's, equal once parsed: the test checks).
         self._data_head = b"[" + json.dumps(func).encode() + b", null, ["
         self._data_tail = b"], {}]"
 
-    def stage(self, queue_name: str, tasks: Sequence[ChunkTask]) -> list[Command]:
-        """``Queue(queue_name).enqueue_many`` of the tasks, as the commands it stages."""
-        stamp = utcformat(datetime.now(UTC))
-        queue_key = Queue.redis_queue_namespace_prefix + queue_name
-        at = self._at
-        commands: list[Command] = [(("SADD", Queue.redis_queues_keys, queue_key), {})]
+    def stage(self, queue_name: str, tasks: Sequence[ChunkTask]) -> StagedChunks:
+        """``Queue(queue_name).enqueue_many`` of the tasks, as the admission step writes it."""
+        args: list[Any] = [queue_name, utcformat(datetime.now(UTC)), len(tasks)]
         for task in tasks:
-            rq_id = keys.rq_chunk_id(task.job_id, task.chunk_id, self.suffix)
-            job_key = Job.redis_job_namespace_prefix + rq_id
-            fields = self._fields.copy()
-            fields[at["created_at"]] = stamp
-            fields[at["enqueued_at"]] = stamp
-            fields[at["origin"]] = queue_name
-            fields[at["description"]] = describe(self.suffix, task)
-            fields[at["data"]] = zlib.compress(
-                self._data_head + task.model_dump_json().encode() + self._data_tail
-            )
-            commands += [
-                (("HSET", job_key, *self._status), {}),
-                (("HSET", job_key, *fields), {}),
-                (("RPUSH", queue_key, rq_id), {}),
+            data = self._data_head + task.model_dump_json().encode() + self._data_tail
+            args += [
+                keys.rq_chunk_id(task.job_id, task.chunk_id, self.suffix),
+                describe(self.suffix, task),
+                zlib.compress(data, 6, DATA_WBITS),
             ]
-        return commands
+        return StagedChunks(template=self.template, args=tuple(args))
 
 
 @functools.lru_cache(maxsize=16)

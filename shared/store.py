@@ -26,7 +26,7 @@ from shared.job_record import (
     parse_admission,
 )
 from shared.metrics import record_status_change
-from shared.queues import Command
+from shared.queues import StagedChunks
 from shared.schemas import (
     ACTIVE_STATUSES,
     AdaptiveProgress,
@@ -140,13 +140,14 @@ class Store:
         chunk_max_n: int | None = None,
         max_active: int | None = None,
         live_after: float | None = None,
-        enqueue: Sequence[Command] = (),
+        enqueue: StagedChunks | None = None,
         copy_source: bool = True,
     ) -> Admission:
         """Store the job, its chunk plan, its place among the tenant's active jobs and in the
-        tenant's listing, and run the staged ``enqueue`` commands (``shared.queues.stage_chunks``),
-        in one atomic step, unless the tenant has ``max_active`` active jobs or no worker serving
-        the model has a heartbeat after ``live_after`` (None: no such check). A rescore job names
+        tenant's listing, and enqueue the chunks as ``enqueue`` stages them
+        (``shared.queues.stage_chunks``), in one atomic step, unless the tenant has
+        ``max_active`` active jobs or no worker serving the model has a heartbeat after
+        ``live_after`` (None: no such check). A rescore job names
         the ``source_job`` whose draws it scores: they are copied server-side into its own keys in
         the same step, and its draws count as generated (no sampling chunk runs). An adaptive job
         (``spec.stopping``) plans only its first rounds here: its planned draws, its open prompts

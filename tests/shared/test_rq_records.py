@@ -1,7 +1,8 @@
-"""The chunk records of shared/rq_records.py are RQ's own: the same commands as
-``Queue.enqueue_many`` stages (for the installed RQ, whose record shape is pinned here), and real
-RQ workers (a forking ``rq.Worker``, against the test redis-server) run them, retry them and call
-their failure callback as they do RQ's."""
+"""The chunk records of shared/rq_records.py are RQ's own: what the admission step writes from
+the template is what ``Queue.enqueue_many`` writes, key for key and field for field (for the
+installed RQ, whose record shape is pinned here), and real RQ workers (a forking ``rq.Worker``,
+against the test redis-server) run them, retry them and call their failure callback as they do
+RQ's."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from shared import keys, rq_records
 from shared.config import Settings
 from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import JUDGE_TASK, SAMPLE_TASK, SCORE_TASK, rq_connection, stage_chunks
-from shared.rq_records import CHUNK_RETRIES, Command, chunk_job, chunk_records
+from shared.rq_records import CHUNK_RETRIES, Command, StagedChunks, chunk_job, chunk_records
 from shared.schemas import ChunkTask, JobCreate, JobStatus
 from shared.store import Store
 from tests.fixtures.pipeline import register_model
@@ -74,7 +75,12 @@ RQ_RECORD_FIELDS = [
 ]
 
 
-def normalized(commands: list[Command]) -> list[list[Any]]:
+def decoded(value: bytes) -> Any:
+    """A job data field as a worker reads it (RQ's Job.restore, then JSONSerializer.loads)."""
+    return JSONSerializer.loads(zlib.decompress(value))
+
+
+def normalized(commands: list[Command] | tuple[Command, ...]) -> list[list[Any]]:
     """The commands with the job data decoded (as a worker reads it) and the timestamps blanked
     (RQ stamps created_at and enqueued_at separately, microseconds apart)."""
     out = []
@@ -83,7 +89,7 @@ def normalized(commands: list[Command]) -> list[list[Any]]:
         row = [getattr(a, "value", a) for a in args]
         for i, value in enumerate(row):
             if isinstance(value, bytes):
-                row[i] = JSONSerializer.loads(zlib.decompress(value))
+                row[i] = decoded(value)
             if value in ("created_at", "enqueued_at"):
                 row[i + 1] = "<time>"
         out.append(row)
@@ -104,41 +110,93 @@ def rq_staged(queue: Queue, func: str, suffix: str, plan: list[ChunkTask]) -> li
     return list(pipe.command_stack)
 
 
+def rq_keys(conn: redis.Redis) -> dict[bytes, Any]:
+    """Every key RQ's enqueue writes (rq:*), with its TTL and its content: a hash with its job
+    data decoded and its timestamps blanked, a list in order, a set as a set."""
+    out: dict[bytes, Any] = {}
+    for key in sorted(conn.scan_iter(match="rq:*")):
+        kind = conn.type(key)
+        if kind == b"hash":
+            fields = conn.hgetall(key)
+            if b"data" in fields:
+                fields[b"data"] = decoded(fields[b"data"])
+            for stamp in (b"created_at", b"enqueued_at"):
+                if stamp in fields:
+                    time.strptime(fields[stamp].decode(), "%Y-%m-%dT%H:%M:%S.%fZ")  # RQ's format
+                    fields[stamp] = "<time>"
+            content: Any = fields
+        elif kind == b"list":
+            content = conn.lrange(key, 0, -1)
+        else:
+            assert kind == b"set", (key, kind)
+            content = conn.smembers(key)
+        out[key] = (conn.ttl(key), content)
+    return out
+
+
+STAGES = [
+    (SAMPLE_TASK, "sample", keys.sample_queue("tiny")),
+    (JUDGE_TASK, "judge", keys.sample_queue("judge-model")),
+    (SCORE_TASK, "score", keys.SCORE_QUEUE),
+]
+
+
+@pytest.mark.parametrize("form", ["template", "rq-commands"])
 @pytest.mark.parametrize("plan", PLANS, ids=list(PLANS))
-@pytest.mark.parametrize(
-    ("func", "suffix", "queue_name"),
-    [
-        (SAMPLE_TASK, "sample", keys.sample_queue("tiny")),
-        (JUDGE_TASK, "judge", keys.sample_queue("judge-model")),
-        (SCORE_TASK, "score", keys.SCORE_QUEUE),
-    ],
-)
-def test_the_template_stages_what_rq_stages(
-    redis_url: str, plan: str, func: str, suffix: str, queue_name: str
+@pytest.mark.parametrize(("func", "suffix", "queue_name"), STAGES)
+def test_the_admission_step_writes_what_rq_writes(
+    redis_url: str, store: Store, form: str, plan: str, func: str, suffix: str, queue_name: str
 ) -> None:
-    queue = Queue(queue_name, connection=rq_connection(redis_url), serializer=JSONSerializer)
+    """The chunks enqueued by the admission step, from the template or (RQ of another shape)
+    from RQ's own staged commands, leave Redis holding exactly what ``Queue.enqueue_many`` of
+    the same chunks leaves, every rq:* key compared."""
+    conn = rq_connection(redis_url)
+    queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
     records = chunk_records(func, suffix, SETTINGS.job_timeout_s, SETTINGS.retention_s)
     assert records is not None
     chunks = PLANS[plan]
     assert len(chunks) >= 2
-    ours = records.stage(queue_name, chunks)
-    assert normalized(ours) == normalized(rq_staged(queue, func, suffix, chunks))
-    # The timestamps are RQ's format (rq.utils.utcformat), which its workers parse back.
-    stamp = dict(zip(ours[2][0][2::2], ours[2][0][3::2], strict=True))["created_at"]
-    assert time.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+    if form == "template":
+        staged = records.stage(queue_name, chunks)
+        assert len(staged.args) == 3 + 3 * len(chunks)  # per chunk only its id, text and data
+    else:
+        staged = StagedChunks(commands=tuple(rq_staged(queue, func, suffix, chunks)))
+    assert store.create_job(chunks[0].job_id, SPEC, chunks, tenant="t", enqueue=staged).accepted
+    ours = rq_keys(conn)
+    store.r.flushdb()
+    pipe = conn.pipeline(transaction=True)
+    queue.enqueue_many(
+        [
+            chunk_job(
+                func, c, suffix, timeout=SETTINGS.job_timeout_s, failure_ttl=SETTINGS.retention_s
+            )
+            for c in chunks
+        ],
+        pipeline=pipe,
+    )
+    pipe.execute()
+    theirs = rq_keys(conn)
+    assert len(theirs) == 2 + len(chunks)  # rq:queues, the queue, a record per chunk
+    assert ours == theirs
 
 
 def test_the_installed_rq_writes_the_pinned_record() -> None:
     records = chunk_records(SAMPLE_TASK, "sample", SETTINGS.job_timeout_s, SETTINGS.retention_s)
     assert records is not None, f"RQ {rq.__version__}: its commands changed shape"
-    args = records.stage("q", PLANS["fixed"][:1])[2][0]
-    assert list(args[2::2]) == RQ_RECORD_FIELDS, f"RQ {rq.__version__} writes another record"
-    values = dict(zip(args[2::2], args[3::2], strict=True))
-    assert values["retries_left"] == CHUNK_RETRIES and values["retry_intervals"] == "[0]"
+    template = json.loads(records.template)
+    fields = template["fields"]
+    assert fields[0::2] == RQ_RECORD_FIELDS, f"RQ {rq.__version__} writes another record"
+    values = dict(zip(fields[0::2], fields[1::2], strict=True))
+    assert values["retries_left"] == str(CHUNK_RETRIES) and values["retry_intervals"] == "[0]"
     assert values["failure_callback_name"] == "workers.failures.chunk_failed"
-    assert values["status"] == "queued" and values["origin"] == "q"
-    data = json.loads(zlib.decompress(values["data"]))
-    assert data == [SAMPLE_TASK, None, [PLANS["fixed"][0].model_dump(mode="json")], {}]
+    assert values["status"] == "queued" and template["status"] == ["status", "queued"]
+    # The per-chunk slots, named by their 1-based (Lua) positions, are left empty.
+    for name, at in template["at"].items():
+        assert fields[at - 2] == name and fields[at - 1] == ""
+    origin, _stamp, count, rq_id, description, data = records.stage("q", PLANS["fixed"][:1]).args
+    assert (origin, count, rq_id) == ("q", 1, "job1-0-sample")
+    assert description == "sample chunk 0 of job job1"
+    assert decoded(data) == [SAMPLE_TASK, None, [PLANS["fixed"][0].model_dump(mode="json")], {}]
 
 
 # Tasks the real worker runs below (by dotted path, as the gateway names worker tasks).
@@ -210,7 +268,12 @@ def test_stage_chunks_uses_the_template(redis_url: str) -> None:
     staged = stage_chunks(queue, PLANS["fixed"], SETTINGS)
     records = chunk_records(SCORE_TASK, "score", SETTINGS.job_timeout_s, SETTINGS.retention_s)
     assert records is not None
-    assert normalized(staged) == normalized(records.stage(keys.SCORE_QUEUE, PLANS["fixed"]))
+    expected = records.stage(keys.SCORE_QUEUE, PLANS["fixed"])
+    assert (staged.template, staged.commands) == (records.template, ())
+    # All but the time stamp; the data as a worker reads it.
+    assert [decoded(a) if isinstance(a, bytes) else a for a in staged.args[2:]] == [
+        decoded(a) if isinstance(a, bytes) else a for a in expected.args[2:]
+    ]
 
 
 def test_another_record_shape_falls_back_to_rq_itself(
@@ -228,7 +291,8 @@ def test_another_record_shape_falls_back_to_rq_itself(
             keys.SCORE_QUEUE, connection=rq_connection(redis_url), serializer=JSONSerializer
         )
         staged = stage_chunks(queue, PLANS["fixed"], SETTINGS)
-        assert normalized(staged) == normalized(
+        assert (staged.template, staged.args) == ("", ())
+        assert normalized(staged.commands) == normalized(
             rq_staged(queue, SCORE_TASK, "score", PLANS["fixed"])
         )
     finally:
