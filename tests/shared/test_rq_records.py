@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,12 +18,20 @@ import rq
 from rq import Queue, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat
 
 from shared import keys, rq_records
 from shared.config import Settings
 from shared.planning import plan_chunks, plan_first_rounds
 from shared.queues import JUDGE_TASK, SAMPLE_TASK, SCORE_TASK, rq_connection, stage_chunks
-from shared.rq_records import CHUNK_RETRIES, Command, StagedChunks, chunk_job, chunk_records
+from shared.rq_records import (
+    CHUNK_RETRIES,
+    Command,
+    StagedChunks,
+    chunk_job,
+    chunk_records,
+    rq_stamp,
+)
 from shared.schemas import ChunkTask, JobCreate, JobStatus
 from shared.store import Store
 from tests.fixtures.pipeline import register_model
@@ -178,6 +187,18 @@ def test_the_admission_step_writes_what_rq_writes(
     theirs = rq_keys(conn)
     assert len(theirs) == 2 + len(chunks)  # rq:queues, the queue, a record per chunk
     assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 2, 6, 1, 2, 345678, tzinfo=UTC),
+        datetime(2026, 1, 9, 0, 0, 0, 0, tzinfo=UTC),  # isoformat drops a zero microsecond
+        datetime(1999, 12, 31, 23, 59, 59, 7, tzinfo=UTC),
+    ],
+)
+def test_the_stamp_is_rqs(moment: datetime) -> None:
+    assert rq_stamp(moment) == utcformat(moment)
 
 
 def test_the_installed_rq_writes_the_pinned_record() -> None:
