@@ -36,10 +36,10 @@ AsyncRedis = redis.asyncio.Redis
 class _HiredisPacking:
     """Packs commands with hiredis (C), as redis-py's synchronous client does when hiredis is
     installed; its asyncio connections pack in Python, which was the largest single cost of a
-    submit (~100 arguments: the job record, the chunk plan, the RQ records). A command whose
-    arguments hiredis takes as they are (str, bytes, int, float) goes to it directly: redis-py's
-    serializer first copies the arguments through a generator, which for the admission step's
-    ~50 costs about as much as hiredis's packing itself."""
+    submit (the job record, the chunk plan, the RQ records). A command whose arguments hiredis
+    takes as they are (str, bytes, int, float) goes to it directly: redis-py's serializer first
+    copies the arguments through a generator (packing the admission step's 158 arguments, as
+    they were, took 59 us that way and 45 us directly, timeit at load 1.5)."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         name = args[0]

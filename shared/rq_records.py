@@ -8,7 +8,7 @@ timestamps, so ``ChunkRecords`` lets RQ stage one prototype chunk, once, and kee
 for it as a template: RQ's fields that are the same for every chunk, with the slots of those that
 differ. A submit then sends the template once (one argument, the same string every time) and per
 chunk only its id, description and data; the admission script (``shared.job_record.ADMIT_JOB``)
-writes each chunk's commands from them, as RQ would. Sending the commands themselves, ~50
+writes each chunk's commands from them, as RQ would. Sending the commands themselves, 53
 arguments per chunk, made packing them the largest single cost of a submit. The record is
 therefore RQ's own field for field (``tests/shared/test_rq_records.py`` compares what the script
 writes in Redis with what ``Queue.enqueue_many`` writes, and has real RQ workers run it); a
