@@ -134,7 +134,10 @@ def test_chat_prompts_go_to_chat_completions_with_n_and_the_seed() -> None:
     out = e.generate([chat_request(3), chat_request(5, temperature=0.0, seed=None)])
     assert [c.text for c in out[0]] == ["c0", "c1", "c2"]
     assert [c.text for c in out[1]] == ["c0"] * 5  # greedy: one draw, repeated
-    sampled, greedy = (b for p, b in server.calls if p == "/v1/chat/completions")
+    # The two requests are sent concurrently: tell them apart by their n, not their order.
+    chats = [b for p, b in server.calls if p == "/v1/chat/completions"]
+    assert sorted(b["n"] for b in chats) == [1, 3]
+    sampled, greedy = sorted(chats, key=lambda b: -b["n"])
     assert sampled == {
         "model": "m",
         "messages": [{"role": "user", "content": "Hi"}],
