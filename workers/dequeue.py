@@ -69,19 +69,21 @@ class MovingQueue(Queue):
                 ordered, timeout, connection, job_class, serializer, death_penalty_class
             )
         waited = next((q for q in ordered if q.name == cls.wait_on), ordered[0])
-        fetch = {
-            "job_class": job_class,
-            "serializer": serializer,
-            "death_penalty_class": death_penalty_class,
-        }
+
+        def taken(queue: Queue, job_id: bytes | str | None) -> tuple[Job, Queue] | None:
+            """The job just moved off ``queue`` (None: none, or its record is gone; RQ's rule)."""
+            if job_id is None:
+                return None
+            return cls._fetch_dequeued_job(
+                connection, queue.key, as_text(job_id), job_class, serializer, death_penalty_class
+            )
+
         left = None if timeout is None else float(timeout)
         while True:
             for queue in ordered:
-                job_id = connection.lmove(queue.key, queue.intermediate_queue_key)
-                if job_id is not None:
-                    found = cls._fetch_dequeued_job(connection, queue.key, as_text(job_id), **fetch)
-                    if found is not None:
-                        return found
+                found = taken(queue, connection.lmove(queue.key, queue.intermediate_queue_key))
+                if found is not None:
+                    return found
             if left is None:
                 return None
             if left <= 0:
@@ -89,11 +91,10 @@ class MovingQueue(Queue):
             wait = min(left, cls.poll_s)
             left -= wait
             # Redis takes fractional seconds (>= 6.0); redis-py's annotation says int.
-            job_id = connection.blmove(waited.key, waited.intermediate_queue_key, wait)  # type: ignore[arg-type]
-            if job_id is not None:
-                found = cls._fetch_dequeued_job(connection, waited.key, as_text(job_id), **fetch)
-                if found is not None:
-                    return found
+            moved = connection.blmove(waited.key, waited.intermediate_queue_key, wait)  # type: ignore[arg-type]
+            found = taken(waited, moved)
+            if found is not None:
+                return found
 
 
 def recover_stuck(
