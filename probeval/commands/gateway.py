@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 from typing import Any
 
@@ -51,5 +52,21 @@ def run(args: argparse.Namespace) -> int:
     # No access log: at log level warning it is never printed, yet uvicorn would still format
     # each request's client address and path for it (the request-latency histogram, /metrics,
     # counts requests instead).
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(settings)
+    freeze_startup_heap()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     return 0
+
+
+def freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, the app, pydantic's validators: ~10^5-10^6 objects)
+    out of every later garbage collection.
+
+    Under load, objects alive at a young collection (in-flight requests') are promoted, so a
+    full collection comes about once a second, and it walks the whole heap: ~100 ms with the
+    event loop stopped, which every request in flight waits out (gc.callbacks timing in the
+    gateway under bench/gateway.py's submit load: 100-126 ms each, ~1 a second). Frozen, a full
+    collection walks only what was made since: 3-7 ms. Collected first, so no start-up
+    garbage is kept for good."""
+    gc.collect()
+    gc.freeze()
