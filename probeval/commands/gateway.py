@@ -54,7 +54,14 @@ def run(args: argparse.Namespace) -> int:
     # counts requests instead).
     app = create_app(settings)
     freeze_startup_heap()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=settings.keep_alive_s,
+    )
     return 0
 
 
