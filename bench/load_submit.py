@@ -125,7 +125,11 @@ async def run_load(
                 job_id = resp.json()["id"]
                 accepted.append((i, job_id))
                 if i % keep_every != 0:
-                    cancel = await client.delete(f"/v1/jobs/{job_id}")
+                    try:
+                        cancel = await client.delete(f"/v1/jobs/{job_id}")
+                    except httpx.HTTPError as exc:
+                        errors.append(f"cancel {job_id}: {exc!r}")
+                        continue
                     # 409: it finished between the submit and the cancel.
                     if cancel.status_code == 200:
                         cancelled += 1
@@ -142,7 +146,11 @@ async def run_load(
         final: dict[str, str] = {}
         while pending and time.monotonic() < deadline:
             for job_id in list(pending):
-                resp = await client.get(f"/v1/jobs/{job_id}")
+                try:
+                    resp = await client.get(f"/v1/jobs/{job_id}")
+                except httpx.HTTPError as exc:  # reported; the job stays pending
+                    errors.append(f"poll {job_id}: {exc!r}")
+                    continue
                 if resp.status_code == 200 and resp.json()["status"] in TERMINAL:
                     final[job_id] = resp.json()["status"]
                     pending.discard(job_id)
