@@ -6,8 +6,10 @@ POST /v1/jobs validates the body with the same pydantic schema as probeval (``Jo
 stores it in one hash and pushes the new id on a list (one pipelined round trip) and answers 202;
 GET /v1/jobs/{id} reads two fields of that hash (one round trip) into a pydantic model. No auth,
 no quota, no chunk plan, no RQ: what any FastAPI service that stores a request costs on this
-machine. GET /ping answers without Redis (the load generator's ceiling). Served by uvicorn with
-the same options as ``probeval gateway`` (one process, uvloop and httptools when installed).
+machine. GET /ping answers without Redis (the load generator's ceiling). Served by one uvicorn
+process with uvicorn's defaults (uvloop and httptools when installed) and probeval's log
+options. Its loop stays uvloop, the faster one, whatever ``PROBEVAL_GATEWAY_LOOP`` gives
+probeval (asyncio by default), so the floor is not lowered with it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ loopback ports: one redis-server (no AOF), the probeval gateway (``probeval gate
 on, a live model registered by a heartbeat, no sampler, so jobs stay queued; the tenant's
 active-jobs limit raised so that no submit is refused) and the bare baseline
 (bench/bare_gateway.py: the same pydantic body schema, one pipelined Redis round trip, no auth,
-no quota, no RQ). Each server is one uvicorn process with the same options.
+no quota, no RQ). Each server is one uvicorn process; probeval's event loop is
+``PROBEVAL_GATEWAY_LOOP`` (``--loop``, default asyncio), the bare one's uvloop.
 
 The load is wrk (C, ``--threads`` threads, ``--connections`` connections, ``--duration`` s per
 run, bench/gateway.lua) with the issue's job: 2 prompts, n = 64. Rounds alternate the order of
@@ -117,6 +118,9 @@ def main() -> int:
     parser.add_argument("--long-jobs", type=int, default=20_000)
     parser.add_argument("--segment", type=int, default=3, help="seconds per long-run wrk run")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="probeval's event loop"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench/gateway.py: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -137,6 +141,7 @@ def main() -> int:
             "PROBEVAL_API_KEYS": f"bench:{API_KEY}",
             "PROBEVAL_WORKER_TTL_S": "1e9",
             "PROBEVAL_MAX_ACTIVE_JOBS_PER_TENANT": "1000000",  # the setting's upper limit
+            "PROBEVAL_GATEWAY_LOOP": args.loop,
         }
         probeval = start_gateway(group, "127.0.0.1", free_port(), env)
         bare_port = free_port()

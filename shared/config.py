@@ -37,6 +37,15 @@ class Settings(BaseSettings):
         le=3_600,
         description="Seconds the gateway keeps an idle HTTP connection open.",
     )
+    # asyncio's loop accepts every pending connection at once; uvloop's libuv (>= 1.45) one per
+    # loop turn, so under load 50 connections opened at once waited 254-370 ms in the kernel's
+    # accept queue, the slowest submits of a run. uvloop's ~1.2x submit rate comes with that
+    # tail (docs/BENCHMARKS.md, issue #16 fifth round).
+    gateway_loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio",
+        description="The gateway's event loop: asyncio (accepts connection bursts at once) or "
+        "uvloop (~1.2x the submit rate, but new connections wait while it is busy).",
+    )
     # Limits are bounded too, so that a typo (an extra zero, a negative) fails at start-up
     # with the variable's name instead of admitting jobs no worker can hold.
     max_body_bytes: int = Field(

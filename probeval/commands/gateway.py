@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         timeout_keep_alive=settings.keep_alive_s,
+        loop=settings.gateway_loop,
     )
     return 0
 
