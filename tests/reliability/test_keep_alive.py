@@ -1,7 +1,7 @@
 """The real gateway process keeps an idle connection open longer than a pooled client does
 (httpx drops one after 5 s idle), so the client closes it first. Were the gateway to close it at
 the same moment (uvicorn's default is also 5 s), a request sent on it then is reset unanswered:
-an `httpx.ReadError` in the 1,000-submission load test on a slow CI machine."""
+the likely cause of the `httpx.ReadError` the 1,000-submission load test once met in CI."""
 
 from __future__ import annotations
 
