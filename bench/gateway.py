@@ -38,12 +38,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 
 from probeval.local import ProcessGroup, free_port, http_ok, start_gateway, start_redis, wait_until
 from shared import keys
+from shared.config import Settings
 from shared.store import Store, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,8 +119,9 @@ def main() -> int:
     parser.add_argument("--long-jobs", type=int, default=20_000)
     parser.add_argument("--segment", type=int, default=3, help="seconds per long-run wrk run")
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    loop = Settings.model_fields["gateway_loop"]  # the setting's values and default
     parser.add_argument(
-        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="probeval's event loop"
+        "--loop", choices=get_args(loop.annotation), default=loop.default, help="probeval's loop"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
